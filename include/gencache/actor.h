@@ -1,0 +1,316 @@
+/*
+ * gencache process core (public prefix actor_).
+ *
+ * A process is one OS thread that owns its state and is reached only through
+ * its mailbox, in the manner of an OTP gen_server:
+ *
+ *   - actor_start() spawns the thread, runs the behaviour's init callback and
+ *     returns once init has answered;
+ *   - actor_call() sends a request and waits (bounded by a timeout) for the
+ *     reply computed by handle_call;
+ *   - actor_cast() sends a message and returns at once (handle_cast);
+ *   - timers (actor_send_after) and exit notices of monitored processes
+ *     arrive through handle_info;
+ *   - actor_exit() asks a process to stop at its next message boundary;
+ *     terminate runs once, on the worker thread, before the thread ends.
+ *
+ * Handles.  An actor_t * is a reference-counted handle.  Every function that
+ * returns one (actor_start, actor_whereis, actor_self_ref) hands the caller a
+ * reference that the caller must drop with actor_release().  The memory of a
+ * process stays valid while any reference exists, so a handle never dangles:
+ * using the handle of a process that has exited returns -ESRCH.
+ *
+ * Errors.  Every fallible function returns 0 (or a documented non-negative
+ * value) on success and a negative errno on failure; actor_strerror() turns
+ * either into text.  Bad input (NULL, empty name, absurd sizes) returns
+ * -EINVAL and changes nothing.
+ *
+ * Threads.  Every function here may be called from any thread, including from
+ * inside a process's own callbacks, unless its comment says otherwise.
+ * A callback must not call actor_call() on its own process (-EDEADLK).
+ */
+#ifndef GENCACHE_ACTOR_H
+#define GENCACHE_ACTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct actor actor_t;
+typedef struct actor_clock actor_clock_t;
+typedef struct actor_reply actor_reply_t;
+
+/* Timeout value meaning "wait for ever" for actor_call and actor_wait. */
+#define ACTOR_INFINITY (-1)
+
+/* Longest registered name, in bytes, not counting the terminating NUL. */
+#define ACTOR_NAME_MAX 63
+
+/* Largest payload of a call, reply, cast or timer message (64 MiB). */
+#define ACTOR_MSG_MAX ((size_t)64 << 20)
+
+/*
+ * Exit reasons.  A reason is an int: ACTOR_NORMAL and ACTOR_SHUTDOWN are the
+ * two normal reasons; ACTOR_KILLED and every other value (a negative errno such
+ * as -ENOMEM, or a positive code of the user's own, >= ACTOR_REASON_USER) are
+ * abnormal.  actor_reason_is_abnormal() tells which.
+ */
+#define ACTOR_NORMAL      0
+#define ACTOR_SHUTDOWN    1
+#define ACTOR_KILLED      2
+#define ACTOR_REASON_USER 16
+
+/* init may return this to ask to be ignored: actor_start then returns 0 and
+ * stores NULL in *out (OTP's `ignore`). */
+#define ACTOR_IGNORE 1
+
+/* Kinds of message delivered to handle_info. */
+typedef enum actor_info_kind {
+    ACTOR_INFO_TIMER = 1, /* a timer set with actor_send_after fired */
+    ACTOR_INFO_DOWN = 2,  /* a process monitored with actor_monitor exited */
+} actor_info_kind_t;
+
+/*
+ * A message as a callback sees it.  All pointers are valid only during the
+ * callback; copy what must outlive it.
+ */
+typedef struct actor_msg_view {
+    uint32_t tag;     /* the caller's tag (call, cast, timer) */
+    const void *data; /* payload bytes (NULL when len == 0) */
+    size_t len;       /* payload length */
+} actor_msg_view_t;
+
+typedef struct actor_info {
+    actor_info_kind_t kind;
+    uint64_t ref;          /* timer ref or monitor ref */
+    actor_msg_view_t msg;  /* TIMER: the tag and bytes given to send_after */
+    actor_t *who;          /* DOWN: the process that exited (borrowed: take
+                              actor_retain() to keep it past the callback) */
+    int reason;            /* DOWN: its exit reason */
+} actor_info_t;
+
+/*
+ * Behaviour callbacks, all run on the process's own thread, one at a time.
+ * Any callback may be NULL, except that a call to a process without
+ * handle_call returns -ENOTSUP.
+ *
+ * init(self, arg, &state): runs before actor_start returns.  Return 0 to run,
+ *     ACTOR_IGNORE to be ignored, or a negative errno to fail: actor_start
+ *     then returns that value.  `self` is borrowed for the process lifetime.
+ * handle_call(state, req, reply): compute the reply with actor_reply_set() or
+ *     actor_reply_buf(); the int returned becomes actor_call's result (use 0
+ *     or a negative errno).
+ * handle_cast(state, msg) / handle_info(state, info): no reply.
+ * terminate(state, reason): the process is exiting with `reason`; free the
+ *     state here.  Not run when the reason is ACTOR_KILLED (as in OTP), and
+ *     not run when init failed.
+ *
+ * A callback stops its own process with actor_exit(self, reason); the stop
+ * takes effect when the callback returns.
+ */
+typedef struct actor_behaviour {
+    int (*init)(actor_t *self, void *arg, void **state);
+    int (*handle_call)(void *state, const actor_msg_view_t *req, actor_reply_t *reply);
+    void (*handle_cast)(void *state, const actor_msg_view_t *msg);
+    void (*handle_info)(void *state, const actor_info_t *info);
+    void (*terminate)(void *state, int reason);
+} actor_behaviour_t;
+
+/* Options for actor_start; a zeroed struct (or NULL) gives the defaults. */
+typedef struct actor_opts {
+    const char *name;            /* register under this name (NULL: none) */
+    actor_clock_t *clock;        /* timers' clock (NULL: CLOCK_MONOTONIC) */
+    size_t mailbox_limit;        /* 0: unbounded; else casts past it get -EAGAIN */
+} actor_opts_t;
+
+/*
+ * Start a process: spawn its thread, register opts->name if given, and run
+ * init.  Blocks until init has returned.
+ *
+ * On success returns 0 and stores in *out a new reference the caller must
+ * drop with actor_release() (dropping it does not stop the process).
+ * If init returned ACTOR_IGNORE: returns 0, *out = NULL, no process remains.
+ * Errors (nothing is left running, *out = NULL):
+ *   -EINVAL  b or out NULL, name empty or longer than ACTOR_NAME_MAX;
+ *   -EEXIST  the name is registered to a live process;
+ *   -ENOMEM, -EAGAIN  no memory / no thread could be created;
+ *   any negative value init returned (other init results give -EPROTO).
+ * Must not be called by a process's init on itself.
+ */
+GC_EXPORT int actor_start(const actor_behaviour_t *b, void *arg,
+                          const actor_opts_t *opts, actor_t **out);
+
+/* Take one more reference on a handle.  Returns a (same pointer), or NULL
+ * when a is NULL.  Valid on exited processes. */
+GC_EXPORT actor_t *actor_retain(actor_t *a);
+
+/* Drop one reference.  The handle must not be used by this holder afterwards.
+ * NULL is ignored.  Never stops the process. */
+GC_EXPORT void actor_release(actor_t *a);
+
+/*
+ * Synchronous call: deliver (tag, req, req_len) to handle_call and wait up to
+ * timeout_ms (ACTOR_INFINITY: no limit) for the reply.
+ *
+ * The request bytes are copied before the call waits; rep (capacity rep_cap)
+ * receives min(reply length, rep_cap) bytes and *rep_len (when not NULL)
+ * the full reply length, so a reply longer than rep_cap is visible as
+ * *rep_len > rep_cap.  The call allocates no memory in the steady state: its
+ * message is a per-thread record reused from call to call (docs/design.md).
+ *
+ * Returns what handle_call returned, or:
+ *   -EINVAL     a NULL, req NULL with req_len > 0, rep NULL with rep_cap > 0,
+ *               req_len > ACTOR_MSG_MAX;
+ *   -ESRCH      the process has exited, or exits before it handles the call;
+ *   -ETIMEDOUT  no reply in time.  The request may still be handled later;
+ *               its reply is discarded and never written to rep;
+ *   -EDEADLK    called from the process's own thread;
+ *   -ENOTSUP    the behaviour has no handle_call;
+ *   -ENOMEM     the per-thread call record could not be allocated.
+ */
+GC_EXPORT int actor_call(actor_t *a, uint32_t tag, const void *req, size_t req_len,
+                         void *rep, size_t rep_cap, size_t *rep_len, int timeout_ms);
+
+/*
+ * Inside handle_call: set the reply to a copy of (data, len).  Returns 0,
+ * -EINVAL (reply NULL, data NULL with len > 0, len > ACTOR_MSG_MAX) or
+ * -ENOMEM.  May be called again; the last reply wins.
+ */
+GC_EXPORT int actor_reply_set(actor_reply_t *reply, const void *data, size_t len);
+
+/*
+ * Inside handle_call: return a buffer of len bytes that becomes the reply,
+ * so a handler can write the reply in place.  NULL on -EINVAL/-ENOMEM.
+ * The buffer is valid until handle_call returns.
+ */
+GC_EXPORT void *actor_reply_buf(actor_reply_t *reply, size_t len);
+
+/*
+ * Asynchronous send to handle_cast; returns at once.  The bytes are copied.
+ * Messages from one sender are handled in the order sent.
+ * Returns 0, or -EINVAL (bad arguments), -ESRCH (process exited: the
+ * message was not delivered), -EAGAIN (mailbox_limit reached: not queued),
+ * -ENOMEM.
+ */
+GC_EXPORT int actor_cast(actor_t *a, uint32_t tag, const void *data, size_t len);
+
+/*
+ * Arrange for handle_info(ACTOR_INFO_TIMER) with (tag, data) to run on a after
+ * delay_ms of a's clock.  The bytes are copied.  On success stores the timer's
+ * ref in *ref (when not NULL).  Returns 0, -EINVAL, -ESRCH, -ENOMEM.
+ * Timers with the same deadline fire in the order they were set.
+ */
+GC_EXPORT int actor_send_after(actor_t *a, uint64_t delay_ms, uint32_t tag,
+                               const void *data, size_t len, uint64_t *ref);
+
+/*
+ * Cancel a timer.  Returns 0 when the timer was cancelled before it fired,
+ * -ENOENT when it already fired, was cancelled, or is unknown, -ESRCH when a
+ * has exited, -EINVAL for a NULL a.  From another thread this is a
+ * synchronous exchange with the process (so the answer is exact); from the
+ * process's own callbacks it is immediate.
+ */
+GC_EXPORT int actor_cancel_timer(actor_t *a, uint64_t ref);
+
+/*
+ * Ask a process to exit with `reason` at its next message boundary: a running
+ * callback is never interrupted.  The first request wins, except that
+ * ACTOR_KILLED overrides an earlier one (and skips terminate).  Returns 0 once
+ * the request is recorded (not once the process has exited: see
+ * actor_wait), -ESRCH if it had already exited, -EINVAL for NULL.
+ * From a callback on its own process, the exit follows the callback's return.
+ */
+GC_EXPORT int actor_exit(actor_t *a, int reason);
+
+/*
+ * Wait until a has exited, up to timeout_ms (ACTOR_INFINITY: no limit).
+ * Returns 0 and stores the exit reason in *reason (when not NULL), or
+ * -ETIMEDOUT, -EINVAL (NULL a), -EDEADLK (called from a's own thread).
+ * "Exited" means: terminate has run, the name is released, monitors are
+ * notified, and no callback of a will run again.
+ */
+GC_EXPORT int actor_wait(actor_t *a, int timeout_ms, int *reason);
+
+/* actor_exit followed by actor_wait; returns actor_wait's result (an already
+ * exited process gives 0 and its reason). */
+GC_EXPORT int actor_stop(actor_t *a, int reason, int timeout_ms);
+
+/* 1 while a is running (started and not yet exited), else 0. */
+GC_EXPORT int actor_is_alive(const actor_t *a);
+
+/*
+ * Monitor: when `target` exits, `watcher` receives handle_info with
+ * kind ACTOR_INFO_DOWN, the monitor ref, the target handle and its reason.
+ * If target has already exited the notice is sent at once.  Stores the ref in
+ * *ref (when not NULL).  Returns 0, -EINVAL, -ESRCH (watcher exited), -ENOMEM.
+ */
+GC_EXPORT int actor_monitor(actor_t *target, actor_t *watcher, uint64_t *ref);
+
+/* Remove a monitor: no DOWN for it is sent afterwards (one already queued may
+ * still arrive).  Returns 0, -ENOENT (unknown or already fired), -EINVAL. */
+GC_EXPORT int actor_demonitor(actor_t *target, uint64_t ref);
+
+/*
+ * Register a under name.  Returns 0, -EEXIST (name taken by a live process,
+ * or a already has a name), -ESRCH (a exited), -EINVAL (NULL, empty or
+ * over-long name), -ENOMEM.  The name is released when a exits.
+ */
+GC_EXPORT int actor_register(actor_t *a, const char *name);
+
+/* Release a name.  Returns 0, -ENOENT (not registered), -EINVAL. */
+GC_EXPORT int actor_unregister(const char *name);
+
+/*
+ * Look a name up.  On success returns 0 and stores a new reference in *out
+ * (drop it with actor_release).  Returns -ENOENT when no live process has the
+ * name, -EINVAL for bad input.
+ */
+GC_EXPORT int actor_whereis(const char *name, actor_t **out);
+
+/* The name of a, copied into buf (cap bytes, NUL-terminated).  Returns 0,
+ * -ENOENT (no name), -ERANGE (buf too small), -EINVAL. */
+GC_EXPORT int actor_name(const actor_t *a, char *buf, size_t cap);
+
+/* The process whose callback is running on this thread (borrowed, no new
+ * reference), or NULL on a thread that is not a process. */
+GC_EXPORT actor_t *actor_self(void);
+
+/* Messages waiting in a's mailbox (approximate under concurrency). */
+GC_EXPORT size_t actor_mailbox_depth(const actor_t *a);
+
+/* 1 when reason is abnormal (not ACTOR_NORMAL nor ACTOR_SHUTDOWN). */
+GC_EXPORT int actor_reason_is_abnormal(int reason);
+
+/* Text for a negative errno or an exit reason; never NULL, static storage. */
+GC_EXPORT const char *actor_strerror(int err);
+
+/*
+ * Clocks.  Timers (and cache TTLs) read a clock in milliseconds.  The default
+ * (NULL) is CLOCK_MONOTONIC.  A manual clock only moves when the test moves
+ * it: every process started with it is woken to fire due timers.
+ */
+
+/* Create a manual clock at start_ms.  Returns 0 and *out, -EINVAL, -ENOMEM. */
+GC_EXPORT int actor_clock_manual_new(uint64_t start_ms, actor_clock_t **out);
+
+/* Move a manual clock forward by ms and wake its processes.  Returns 0 or
+ * -EINVAL (NULL clock, or not a manual clock). */
+GC_EXPORT int actor_clock_advance(actor_clock_t *c, uint64_t ms);
+
+/* Current time of c in ms (NULL: CLOCK_MONOTONIC). */
+GC_EXPORT uint64_t actor_clock_now(const actor_clock_t *c);
+
+/* Free a manual clock.  Returns 0, or -EBUSY while a live process uses it
+ * (nothing is freed), -EINVAL for NULL. */
+GC_EXPORT int actor_clock_free(actor_clock_t *c);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GENCACHE_ACTOR_H */

@@ -1,0 +1,13 @@
+/*
+ * gencache umbrella header: include this one file to get the whole API.
+ *
+ *   version.h  version numbers and gencache_version_string()
+ *   actor.h    processes: start, call, cast, timers, monitors, names
+ */
+#ifndef GENCACHE_GENCACHE_H
+#define GENCACHE_GENCACHE_H
+
+#include "version.h"
+#include "actor.h"
+
+#endif /* GENCACHE_GENCACHE_H */
