@@ -301,31 +301,15 @@ gc_call_wait(gc_call_t *c, int timeout_ms)
     return 0;
 }
 
+/* Send this thread's record (request already in place) and wait. */
 static int
-gc_call(actor_t *a, int (*fn)(actor_t *, void *, gc_call_t *), uint32_t tag,
-        const void *req, size_t req_len, void *rep, size_t rep_cap,
-        size_t *rep_len, int timeout_ms)
+gc_call_send(actor_t *a, int (*fn)(actor_t *, void *, gc_call_t *), uint32_t tag,
+             void *rep, size_t rep_cap, size_t *rep_len, int timeout_ms,
+             void **take_rep)
 {
-    gc_call_t *c;
+    gc_call_t *c = gc_tls_call;
     int rc;
 
-    if (rep_len != NULL)
-        *rep_len = 0;
-    if (!actor__valid(a) || (req == NULL && req_len > 0) ||
-        (rep == NULL && rep_cap > 0) || req_len > ACTOR_MSG_MAX)
-        return -EINVAL;
-    if (gc_tls_self == a)
-        return -EDEADLK;
-    if (ck_pr_load_32(&a->life) >= GC_LIFE_EXITING)
-        return -ESRCH;
-    c = gc_call_get();
-    if (c == NULL)
-        return -ENOMEM;
-    if (gc_buf_reserve(&c->req, &c->req_cap, req_len) != 0)
-        return -ENOMEM;
-    if (req_len > 0)
-        memcpy(c->req, req, req_len);
-    c->req_len = req_len;
     c->rep_len = 0;
     c->status = 0;
     c->fn = fn;
@@ -344,31 +328,86 @@ gc_call(actor_t *a, int (*fn)(actor_t *, void *, gc_call_t *), uint32_t tag,
         gc_call_forget();
         return rc;
     }
-    if (rep_cap > 0 && c->rep_len > 0)
+    if (take_rep != NULL) {
+        *take_rep = c->rep;
+        c->rep = NULL;
+        c->rep_cap = 0;
+    } else if (rep_cap > 0 && c->rep_len > 0) {
         memcpy(rep, c->rep, c->rep_len < rep_cap ? c->rep_len : rep_cap);
+    }
     if (rep_len != NULL)
         *rep_len = c->rep_len;
-    rc = c->status;
-    gc_buf_trim(&c->req, &c->req_cap);
     gc_buf_trim(&c->rep, &c->rep_cap);
-    return rc;
+    return c->status;
+}
+
+static int
+gc_call_check(actor_t *a)
+{
+    if (gc_tls_self == a)
+        return -EDEADLK;
+    if (ck_pr_load_32(&a->life) >= GC_LIFE_EXITING)
+        return -ESRCH;
+    return 0;
 }
 
 int
 actor_call(actor_t *a, uint32_t tag, const void *req, size_t req_len, void *rep,
            size_t rep_cap, size_t *rep_len, int timeout_ms)
 {
-    return gc_call(a, NULL, tag, req, req_len, rep, rep_cap, rep_len, timeout_ms);
+    void *buf;
+    int rc;
+
+    if (rep_len != NULL)
+        *rep_len = 0;
+    if (!actor__valid(a) || (req == NULL && req_len > 0) ||
+        (rep == NULL && rep_cap > 0) || req_len > ACTOR_MSG_MAX)
+        return -EINVAL;
+    if ((rc = gc_call_check(a)) != 0)
+        return rc;
+    buf = actor__call_begin(req_len);
+    if (buf == NULL)
+        return -ENOMEM;
+    if (req_len > 0)
+        memcpy(buf, req, req_len);
+    rc = gc_call_send(a, NULL, tag, rep, rep_cap, rep_len, timeout_ms, NULL);
+    gc_buf_trim(&gc_tls_call->req, &gc_tls_call->req_cap);
+    return rc;
+}
+
+void *
+actor__call_begin(size_t req_len)
+{
+    gc_call_t *c = gc_call_get();
+
+    if (c == NULL || gc_buf_reserve(&c->req, &c->req_cap, req_len ? req_len : 1) != 0)
+        return NULL;
+    c->req_len = req_len;
+    return c->req;
 }
 
 int
-actor__call_fn(actor_t *a, int (*fn)(actor_t *, void *, gc_call_t *),
-               const void *req, size_t req_len, void *rep, size_t rep_cap,
-               size_t *rep_len, int timeout_ms)
+actor__call_end(actor_t *a, int (*fn)(actor_t *, void *, gc_call_t *), void *rep,
+                size_t rep_cap, size_t *rep_len, int timeout_ms, void **take_rep)
 {
-    if (fn == NULL)
+    int rc;
+
+    if (rep_len != NULL)
+        *rep_len = 0;
+    if (take_rep != NULL)
+        *take_rep = NULL;
+    if (!actor__valid(a) || fn == NULL || gc_tls_call == NULL ||
+        (rep == NULL && rep_cap > 0))
         return -EINVAL;
-    return gc_call(a, fn, 0, req, req_len, rep, rep_cap, rep_len, timeout_ms);
+    if ((rc = gc_call_check(a)) != 0)
+        return rc;
+    return gc_call_send(a, fn, 0, rep, rep_cap, rep_len, timeout_ms, take_rep);
+}
+
+void
+actor__on_exit(actor_t *self, void (*fn)(void *state, int reason))
+{
+    self->on_exit = fn;
 }
 
 void *
@@ -600,6 +639,8 @@ gc_process_exit(actor_t *a, int reason, int run_terminate)
     gc_drop_list(a, gc_mbox_close(&a->mbox));
     if (run_terminate && reason != ACTOR_KILLED && a->b->terminate != NULL)
         a->b->terminate(a->state, reason);
+    if (a->on_exit != NULL)
+        a->on_exit(a->state, reason);
 
     actor__clock_detach(a->clock, a);
     pthread_mutex_lock(&a->tlock);

@@ -67,6 +67,8 @@ struct actor {
     char name[ACTOR_NAME_MAX + 1];
     int has_name;
 
+    void (*on_exit)(void *state, int reason);
+
     /* Start handshake. */
     sem_t started;
     void *init_arg;
@@ -101,13 +103,36 @@ struct actor_reply {
 int actor__send(actor_t *a, gc_msg_t *m, int bounded);
 
 /*
- * Internal synchronous call that runs fn(self, state, call) on the worker
- * instead of handle_call, with the same timeout and late-reply rules as
- * actor_call.  Returns fn's result or actor_call's errors.
+ * Internal synchronous calls in two steps, so that a module can build its
+ * request directly in this thread's call record (no copy, no allocation):
+ * actor__call_begin returns the record's request buffer of req_len bytes
+ * (NULL: -ENOMEM); actor__call_end sends it to a, running fn(self, state,
+ * call) on the worker instead of handle_call, with actor_call's timeout and
+ * late-reply rules.  The buffer keeps its contents across several
+ * actor__call_end on the same thread (a retry after -ESRCH), until the
+ * next actor__call_begin or a time-out.  With take_rep non-NULL the reply
+ * buffer is handed over in *take_rep (caller frees it with free()) instead
+ * of being copied to rep.  Returns fn's result or actor_call's errors.
  */
-int actor__call_fn(actor_t *a, int (*fn)(actor_t *, void *, gc_call_t *),
-                   const void *req, size_t req_len, void *rep, size_t rep_cap,
-                   size_t *rep_len, int timeout_ms);
+void *actor__call_begin(size_t req_len);
+int actor__call_end(actor_t *a, int (*fn)(actor_t *, void *, gc_call_t *),
+                    void *rep, size_t rep_cap, size_t *rep_len, int timeout_ms,
+                    void **take_rep);
+
+/* The request bytes of a call, for fn. */
+static inline const void *
+actor__call_req(const gc_call_t *c, size_t *len)
+{
+    *len = c->req_len;
+    return c->req;
+}
+
+/*
+ * From init only: run fn(state, reason) on the worker thread when the
+ * process exits, after terminate, whatever the reason (ACTOR_KILLED too).
+ * For module bookkeeping that must happen even when terminate is skipped.
+ */
+void actor__on_exit(actor_t *self, void (*fn)(void *state, int reason));
 
 /* 1 when a looks like a live handle (magic intact). */
 int actor__valid(const actor_t *a);

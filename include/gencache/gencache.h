@@ -3,11 +3,13 @@
  *
  *   version.h  version numbers and gencache_version_string()
  *   actor.h    processes: start, call, cast, timers, monitors, names
+ *   cache.h    cache processes: put/get/delete/all, TTL, eviction, fetch
  */
 #ifndef GENCACHE_GENCACHE_H
 #define GENCACHE_GENCACHE_H
 
 #include "version.h"
 #include "actor.h"
+#include "cache.h"
 
 #endif /* GENCACHE_GENCACHE_H */

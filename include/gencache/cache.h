@@ -1,0 +1,305 @@
+/*
+ * gencache cache processes (public prefix cache_).
+ *
+ * A cache is Pow's EtsCache rebuilt in C: a process (a worker thread, see
+ * actor.h) that owns an in-memory key/value table with expiry.  Writes reach
+ * the worker as messages (cache_call: synchronous; cache_cast: asynchronous);
+ * the worker is the table's only writer.  Reads (cache_get) do not wait for
+ * the worker: the calling thread looks the key up directly in the table,
+ * lock-free, with epoch-based reclamation keeping every entry it may still be
+ * reading alive.
+ *
+ * Keys and values are byte strings, copied in: the caller's buffers are free
+ * the moment a put returns (for a cast too).  Values are copied out.  Every
+ * key lives in a namespace (a NUL-terminated string, NULL meaning the cache's
+ * default namespace, itself "cache" unless configured): the same key in two
+ * namespaces is two entries with independent TTLs.
+ *
+ * Handles.  A cache_t * is reference counted and stable for the life of the
+ * cache, across restarts of its worker: cache_start and cache_lookup return a
+ * reference that the caller drops with cache_release.  After cache_stop every
+ * operation on the handle returns -ESRCH.
+ *
+ * Errors are 0 or a negative errno, described by cache_strerror.  Common
+ * ones: -EINVAL (bad input: nothing changed), -ENOENT (no such key, or it
+ * has expired), -ESRCH (the cache is stopped, or its worker is down and did
+ * not come back within the timeout), -ETIMEDOUT, -ENOMEM, -ENOBUFS (a value
+ * did not fit the caller's buffer: the required length is reported).
+ *
+ * Threads: every function may be called from any thread, except that
+ * functions taking a cache_txn_t are only valid inside the user operation
+ * they were given to.
+ */
+#ifndef GENCACHE_CACHE_H
+#define GENCACHE_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "actor.h"
+#include "version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct cache cache_t;
+typedef struct cache_txn cache_txn_t;
+
+/* Limits: larger inputs get -EINVAL. */
+#define CACHE_KEY_MAX   ((size_t)64 << 10)   /* 64 KiB */
+#define CACHE_VALUE_MAX ((size_t)64 << 20)   /* 64 MiB */
+#define CACHE_NS_MAX    255                  /* namespace bytes */
+
+/* TTL arguments (milliseconds).  Any other value <= 0 is -EINVAL. */
+#define CACHE_TTL_DEFAULT INT64_MIN  /* the cache's default TTL */
+#define CACHE_TTL_NONE    INT64_MAX  /* never expires */
+
+/* A record larger than max_bytes on its own is refused with -E2BIG. */
+
+/* Timeout used by the convenience wrappers for their calls (ms). */
+#define CACHE_DEFAULT_TIMEOUT 5000
+
+typedef struct cache_opts {
+    const char *name;          /* register for cache_lookup (NULL: none) */
+    const char *default_ns;    /* NULL: "cache" */
+    int64_t default_ttl_ms;    /* 0: entries never expire; > 0: TTL */
+    int async_writes;          /* 0: put/delete wait for the worker (Pow's
+                                  default); 1: they are casts */
+    size_t max_entries;        /* 0: unlimited; else evict (CLOCK) */
+    size_t max_bytes;          /* 0: unlimited; key + value bytes */
+    int keep_data;             /* 1: the table survives an abnormal exit of
+                                  the worker, for its next incarnation */
+    actor_clock_t *clock;      /* TTL clock (NULL: CLOCK_MONOTONIC) */
+    size_t mailbox_limit;      /* 0: unbounded (see actor_opts_t) */
+} cache_opts_t;
+
+typedef struct cache_stats {
+    uint64_t hits, misses, puts, deletes, expirations, evictions;
+    uint64_t entries;          /* live entries in the table */
+    uint64_t bytes;            /* key + value bytes of those entries */
+    uint64_t mailbox_depth;    /* messages waiting for the worker */
+    uint64_t restarts;         /* worker incarnations started after the first */
+} cache_stats_t;
+
+/* One record returned by cache_all. */
+typedef struct cache_record {
+    const void *key;
+    size_t key_len;
+    const void *value;
+    size_t value_len;
+    int64_t ttl_ms;            /* remaining ms, or CACHE_TTL_NONE */
+} cache_record_t;
+
+/*
+ * A user operation, run on the worker thread with exclusive write access to
+ * the table (GenServer's handle_call on the table): use the cache_txn_*
+ * functions on txn.  `arg` is a copy of the bytes given with the operation,
+ * valid during the call.  Its return value is cache_call's result.
+ */
+typedef int (*cache_user_fn)(cache_txn_t *txn, const void *arg, size_t arg_len);
+
+/*
+ * Compute function for cache_fetch, run on the calling thread of one caller.
+ * On success return 0 with *value set to a malloc'ed buffer of *value_len
+ * bytes: the cache takes it over and frees it.  Otherwise return a negative
+ * errno: nothing is stored and every waiting caller receives that error.
+ */
+typedef int (*cache_compute_fn)(const void *key, size_t key_len, void *arg,
+                                void **value, size_t *value_len);
+
+typedef enum cache_op_kind {
+    CACHE_OP_PUT = 1,   /* ns, key, value, ttl_ms */
+    CACHE_OP_PUT_BATCH, /* batch[0..batch_len): each a CACHE_OP_PUT */
+    CACHE_OP_GET,       /* ns, key -> buf/cap/out_len (+ out_ttl_ms) */
+    CACHE_OP_DELETE,    /* ns, key */
+    CACHE_OP_EXPIRE,    /* ns, key, ttl_ms: set a new TTL from now */
+    CACHE_OP_TOUCH,     /* ns, key: restart its TTL with the same length */
+    CACHE_OP_PERSIST,   /* ns, key: drop its TTL */
+    CACHE_OP_TTL,       /* ns, key -> out_ttl_ms */
+    CACHE_OP_USER,      /* fn(txn, arg, arg_len) -> buf/cap/out_len */
+    CACHE_OP_SYNC,      /* nothing: returns once earlier casts are applied */
+} cache_op_kind_t;
+
+/*
+ * A message for cache_call / cache_cast.  Inputs are copied before the call
+ * waits or the cast returns.  Outputs (buf, out_len, out_ttl_ms) are written
+ * only by cache_call, only on the calling thread, and only when it returns.
+ */
+typedef struct cache_op {
+    cache_op_kind_t kind;
+    const char *ns;            /* NULL: default namespace */
+    const void *key;
+    size_t key_len;
+    const void *value;
+    size_t value_len;
+    int64_t ttl_ms;            /* PUT/EXPIRE: > 0, CACHE_TTL_DEFAULT or
+                                  CACHE_TTL_NONE; 0 is -EINVAL */
+    const struct cache_op *batch;
+    size_t batch_len;
+    cache_user_fn fn;
+    const void *arg;
+    size_t arg_len;
+    void *buf;                 /* GET / USER reply buffer */
+    size_t cap;
+    size_t *out_len;           /* full reply/value length */
+    int64_t *out_ttl_ms;       /* GET / TTL: remaining ms or CACHE_TTL_NONE */
+} cache_op_t;
+
+/*
+ * Start a cache: create its table and its worker process.  On success
+ * returns 0 and a new reference in *out (drop it with cache_release).
+ * Errors (nothing created, *out = NULL): -EINVAL (out NULL, bad name,
+ * namespace empty or longer than CACHE_NS_MAX, default_ttl_ms < 0),
+ * -EEXIST (a live cache already has the name), -ENOMEM, -EAGAIN.
+ */
+GC_EXPORT int cache_start(const cache_opts_t *opts, cache_t **out);
+
+/*
+ * Create a cache without starting its worker, for a supervisor to start it
+ * through cache_child_start (see docs/supervisor.md).  Same results as
+ * cache_start.  Reads see an empty table; writes get -ESRCH until a worker
+ * runs (or wait for it within their timeout).
+ */
+GC_EXPORT int cache_new(const cache_opts_t *opts, cache_t **out);
+
+/*
+ * Child start function for supervisors: start a worker for the cache `arg`
+ * (a cache_t *) when it has none running.  On success returns 0 and stores
+ * a new reference to the worker process in *out (the supervisor monitors and
+ * stops it).  With keep_data the new worker serves the table as it was;
+ * without it the table is emptied first.  Errors: -EINVAL, -ESRCH (cache
+ * stopped), -EALREADY (a worker is running), -ENOMEM, -EAGAIN.
+ */
+GC_EXPORT int cache_child_start(void *arg, actor_t **out);
+
+/* Find a cache by name: 0 and a new reference in *out, -ENOENT, -EINVAL. */
+GC_EXPORT int cache_lookup(const char *name, cache_t **out);
+
+/* Take / drop a reference.  The table's memory is freed when the last
+ * reference goes after cache_stop.  cache_retain(NULL) returns NULL;
+ * cache_release(NULL) does nothing. */
+GC_EXPORT cache_t *cache_retain(cache_t *c);
+GC_EXPORT void cache_release(cache_t *c);
+
+/*
+ * Stop the cache for good: stop its worker (waiting up to timeout_ms for it
+ * to finish the message it is handling), release the name, and fail every
+ * later operation with -ESRCH.  Callers waiting on the worker get -ESRCH.
+ * Returns 0, -ESRCH (already stopped), -ETIMEDOUT (the worker did not stop
+ * in time; it will still stop at its next message boundary and the cache is
+ * stopped regardless), -EINVAL.  Does not drop the caller's reference.
+ */
+GC_EXPORT int cache_stop(cache_t *c, int timeout_ms);
+
+/* The current worker process (a new reference, or NULL if none is running). */
+GC_EXPORT actor_t *cache_worker(cache_t *c);
+
+/*
+ * Send op to the worker and wait for its result, up to timeout_ms
+ * (ACTOR_INFINITY: no limit).  If the worker is down (restarting), the call
+ * waits within its timeout for the next incarnation.  Results: 0 or the
+ * operation's result (GET: -ENOENT when missing, -ENOBUFS when the value is
+ * longer than cap: *out_len has its length and buf the first cap bytes);
+ * -EINVAL for bad input (nothing changed), -ESRCH, -ETIMEDOUT (the operation
+ * may still be applied later: a timed-out write is not undone).
+ */
+GC_EXPORT int cache_call(cache_t *c, const cache_op_t *op, int timeout_ms);
+
+/*
+ * Send op to the worker and return at once.  GET, TTL and SYNC have no
+ * meaning as casts (-EINVAL).  Returns 0 once the message is queued, or
+ * -EINVAL, -ESRCH (stopped, or no worker running: not queued), -EAGAIN
+ * (mailbox limit), -ENOMEM.  The caller's later cache_call operations are
+ * ordered after it; direct reads (cache_get) are not: use cache_sync first.
+ */
+GC_EXPORT int cache_cast(cache_t *c, const cache_op_t *op);
+
+/*
+ * Convenience wrappers.  cache_put and cache_delete are calls (with
+ * CACHE_DEFAULT_TIMEOUT) or casts, by the cache's async_writes option.
+ * ttl_ms: > 0, CACHE_TTL_DEFAULT or CACHE_TTL_NONE.
+ */
+GC_EXPORT int cache_put(cache_t *c, const char *ns, const void *key, size_t key_len,
+                        const void *value, size_t value_len, int64_t ttl_ms);
+GC_EXPORT int cache_delete(cache_t *c, const char *ns, const void *key, size_t key_len);
+
+/*
+ * Direct, lock-free read from the calling thread (never waits for the
+ * worker).  Copies up to cap bytes of the value into buf and stores its
+ * length in *value_len (when not NULL).  Returns 0, -ENOENT (missing or
+ * expired: an expired value is never returned), -ENOBUFS (longer than cap:
+ * buf holds the first cap bytes, *value_len the length), -EINVAL, -ESRCH.
+ * Not ordered after the caller's own pending casts (see cache_sync).
+ */
+GC_EXPORT int cache_get(cache_t *c, const char *ns, const void *key, size_t key_len,
+                        void *buf, size_t cap, size_t *value_len);
+
+/* Remaining TTL of a key, read directly: 0 and *ttl_ms (ms left, or
+ * CACHE_TTL_NONE), -ENOENT, -EINVAL, -ESRCH. */
+GC_EXPORT int cache_ttl(cache_t *c, const char *ns, const void *key, size_t key_len,
+                        int64_t *ttl_ms);
+
+/* Synchronous TTL changes (calls): restart the TTL (touch), drop it
+ * (persist), or set a new one (expire, ttl_ms > 0 or CACHE_TTL_NONE).
+ * Return 0, -ENOENT, -EINVAL, -ESRCH, -ETIMEDOUT. */
+GC_EXPORT int cache_touch(cache_t *c, const char *ns, const void *key, size_t key_len);
+GC_EXPORT int cache_persist(cache_t *c, const char *ns, const void *key, size_t key_len);
+GC_EXPORT int cache_expire(cache_t *c, const char *ns, const void *key, size_t key_len,
+                           int64_t ttl_ms);
+
+/* Wait until every cast this thread sent before is applied.  0 or
+ * cache_call's errors. */
+GC_EXPORT int cache_sync(cache_t *c, int timeout_ms);
+
+/*
+ * The live records of namespace ns whose key matches the glob pattern
+ * (`*` any run, `?` one byte, `[abc]`/`[a-z]`/`[!x]` classes, `\` escapes;
+ * NULL or "*" matches all), in key order (bytewise, shorter first).  A call
+ * to the worker, so ordered after this thread's casts.  On success returns 0
+ * and stores in *out an array of *n records that the caller frees with one
+ * cache_records_free(*out) (the key and value pointers live in that block).
+ * Errors: -EINVAL, -ESRCH, -ETIMEDOUT, -ENOMEM.
+ */
+GC_EXPORT int cache_all(cache_t *c, const char *ns, const char *pattern,
+                        cache_record_t **out, size_t *n, int timeout_ms);
+GC_EXPORT void cache_records_free(cache_record_t *recs);
+
+/*
+ * Get-or-compute.  Returns the cached value if present; otherwise exactly
+ * one of the concurrent callers for the same (ns, key) runs compute (on its
+ * own thread), stores its result with ttl_ms, and every caller receives that
+ * result (the value, or compute's error).  buf/cap/value_len as cache_get.
+ * Errors: compute's error, -EINVAL, -ESRCH, -ETIMEDOUT (waited longer than
+ * timeout_ms for another caller's compute), -ENOMEM, -ENOBUFS.
+ */
+GC_EXPORT int cache_fetch(cache_t *c, const char *ns, const void *key, size_t key_len,
+                          cache_compute_fn compute, void *arg, int64_t ttl_ms,
+                          void *buf, size_t cap, size_t *value_len, int timeout_ms);
+
+/* Statistics (approximate while writes are in flight).  0, -EINVAL. */
+GC_EXPORT int cache_stats(cache_t *c, cache_stats_t *st);
+
+/*
+ * Inside a CACHE_OP_USER function only (worker thread): read, write and
+ * delete in the table, with the same meaning and errors as cache_get,
+ * cache_put and cache_delete, applied at once and in order.  cache_txn_reply
+ * sets the bytes returned to the caller's buf (copied; last call wins).
+ */
+GC_EXPORT int cache_txn_get(cache_txn_t *txn, const char *ns, const void *key,
+                            size_t key_len, void *buf, size_t cap, size_t *value_len);
+GC_EXPORT int cache_txn_put(cache_txn_t *txn, const char *ns, const void *key,
+                            size_t key_len, const void *value, size_t value_len,
+                            int64_t ttl_ms);
+GC_EXPORT int cache_txn_delete(cache_txn_t *txn, const char *ns, const void *key,
+                               size_t key_len);
+GC_EXPORT int cache_txn_reply(cache_txn_t *txn, const void *data, size_t len);
+
+/* Text for an error code; never NULL. */
+GC_EXPORT const char *cache_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GENCACHE_CACHE_H */

@@ -1,0 +1,1875 @@
+/*
+ * Cache processes: Pow's EtsCache in C (see include/gencache/cache.h).
+ *
+ * A cache is a stable, reference-counted object (struct cache) holding the
+ * table (table.c) and a pointer to its current worker process.  The worker
+ * is the table's only writer: every put, delete, expiry and eviction runs on
+ * it, as a call (the request is built in the caller's per-thread call record,
+ * process.h) or as a cast (a heap message; a cast put travels as the entry
+ * itself, so it costs one allocation).  Readers use the table directly.
+ *
+ * Incarnations.  The worker can exit and be started again (by a supervisor,
+ * through cache_child_start) while the cache object stays: handles, names
+ * and direct reads keep working across the restart, and with keep_data the
+ * table is kept as it was.  Callers load the worker pointer inside an epoch
+ * section and take a reference on it; replacing the pointer waits for those
+ * sections (ck_epoch_synchronize) before dropping the old reference.  A call
+ * that finds no live worker waits on `incarnation` (a futex word bumped when
+ * a worker starts or the cache stops) within its timeout.
+ *
+ * Expiry.  Deadlines live in the table's heap; the worker keeps one process
+ * timer armed for the earliest deadline and, when it fires, removes due
+ * entries in slices of GC_EXPIRE_SLICE so that a mass expiry never stalls
+ * the mailbox for long.  Readers check the deadline themselves, so a value
+ * is never returned after its TTL even before the worker removes it.
+ */
+#define _GNU_SOURCE
+#include <gencache/cache.h>
+
+#include "park.h"
+#include "process.h"
+#include "table.h"
+
+#include <ck_epoch.h>
+#include <ck_pr.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GC_CACHE_MAGIC 0x63616368u /* "cach" */
+#define GC_STRIPES 16
+#define GC_EXPIRE_SLICE 4096
+#define GC_RECLAIM_MS 10
+
+enum { GC_TAG_EXPIRE = 1, GC_TAG_RECLAIM = 2 };
+
+/* Internal request kind for cache_all (not a public cache_op_kind_t). */
+#define GC_OP_ALL 100
+
+/* gc_fetch_t.status when the value was found stored, not computed: every
+ * caller then reads it from the cache. */
+#define GC_FETCH_STORED 1
+
+/* Per-thread stripes of the read counters, so readers on different cores
+ * never write the same cache line. */
+typedef struct gc_stripe {
+    uint64_t hits, misses;
+} CK_CC_CACHELINE gc_stripe_t;
+
+typedef struct gc_fetch {
+    struct gc_fetch *next;
+    unsigned long hash;
+    size_t klen;
+    unsigned char *key;    /* composite key */
+    uint32_t done;         /* futex word: 1 when the result is in */
+    uint32_t refs;         /* under flock */
+    int status;
+    void *value;
+    size_t value_len;
+} gc_fetch_t;
+
+struct cache {
+    uint32_t magic;
+    uint32_t refs;
+    uint32_t stopped;        /* 1 after cache_stop */
+    uint32_t incarnation;    /* futex word, see the file comment */
+
+    char name[ACTOR_NAME_MAX + 1];
+    int has_name;
+    char ns[CACHE_NS_MAX + 1];
+    size_t ns_len;
+    int64_t default_ttl;     /* 0: none */
+    int async_writes;
+    size_t max_entries, max_bytes;
+    int keep_data;
+    actor_clock_t *clock;
+    size_t mailbox_limit;
+
+    gc_table_t table;
+
+    pthread_mutex_t wlock;   /* guards worker changes, supervised, stopped */
+    actor_t *worker;         /* current incarnation; read in epoch sections */
+    int supervised;
+    int started_once;
+    uint64_t restarts;
+
+    /* Worker-thread fields (the one writer). */
+    actor_t *self;
+    uint64_t timer_ref, timer_deadline;
+    int reclaim_armed;
+    uint64_t puts, deletes, expirations, evictions; /* ck_pr_store_64 */
+
+    pthread_mutex_t flock;   /* guards inflight */
+    gc_fetch_t *inflight;
+
+    struct cache *reg_next;  /* cache name registry, under gc_reg_lock */
+
+    gc_stripe_t stripes[GC_STRIPES];
+};
+
+struct cache_txn {
+    cache_t *c;
+    actor_reply_t *reply;    /* NULL for casts */
+};
+
+/* A request as laid out in a call record or a cast message; the bytes
+ * follow it: ns, key, value, arg (batch: sub-requests, each with its own
+ * bytes).  All fields are fixed-size, so it is memcpy'd in and out. */
+typedef struct gc_req {
+    uint32_t kind;
+    uint32_t ns_len;
+    uint64_t key_len, value_len, arg_len, cap;
+    int64_t ttl_ms;          /* resolved: 0 none, > 0 ms; -1 default */
+    cache_user_fn fn;
+    uint64_t batch_len;
+} gc_req_t;
+
+typedef struct gc_cast_msg {
+    gc_msg_t hdr;
+    cache_t *c;
+    size_t len;
+    max_align_t data[];      /* gc_req_t + bytes */
+} gc_cast_msg_t;
+
+static pthread_mutex_t gc_reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static cache_t *gc_reg_head;
+static __thread unsigned int gc_tls_stripe;   /* 1 + stripe index; 0: unset */
+static unsigned int gc_stripe_next;
+
+/* ------------------------------------------------------------------ */
+/* Validation and small helpers                                         */
+
+static int
+gc_cache_valid(const cache_t *c)
+{
+    return c != NULL && c->magic == GC_CACHE_MAGIC;
+}
+
+static int
+gc_stopped(cache_t *c)
+{
+    /* Pairs with the store under wlock in cache_stop; a stale 0 only lets
+     * one more operation reach a worker that is itself stopping. */
+    return ck_pr_load_32(&c->stopped) != 0;
+}
+
+static gc_stripe_t *
+gc_stripe(cache_t *c)
+{
+    if (gc_tls_stripe == 0)
+        gc_tls_stripe = 1 + ck_pr_faa_uint(&gc_stripe_next, 1) % GC_STRIPES;
+    return &c->stripes[gc_tls_stripe - 1];
+}
+
+/* Resolve a namespace argument; 0 or -EINVAL. */
+static int
+gc_ns(const cache_t *c, const char *ns, const char **out, size_t *len)
+{
+    size_t n;
+
+    if (ns == NULL) {
+        *out = c->ns;
+        *len = c->ns_len;
+        return 0;
+    }
+    n = strnlen(ns, CACHE_NS_MAX + 1);
+    if (n == 0 || n > CACHE_NS_MAX)
+        return -EINVAL;
+    *out = ns;
+    *len = n;
+    return 0;
+}
+
+static int
+gc_key_ok(const void *key, size_t key_len)
+{
+    return key != NULL && key_len > 0 && key_len <= CACHE_KEY_MAX;
+}
+
+static int
+gc_value_ok(const void *value, size_t value_len)
+{
+    return (value != NULL || value_len == 0) && value_len <= CACHE_VALUE_MAX;
+}
+
+/* Resolve a TTL argument against the cache default: 0 none, > 0 ms. */
+static int
+gc_ttl(const cache_t *c, int64_t ttl_ms, int64_t *out)
+{
+    if (ttl_ms == CACHE_TTL_DEFAULT)
+        *out = c->default_ttl;
+    else if (ttl_ms == CACHE_TTL_NONE)
+        *out = 0;
+    else if (ttl_ms > 0)
+        *out = ttl_ms;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+/* The composite key (ns NUL key) in a caller buffer; small ones on the
+ * stack.  Returns the buffer or NULL (-ENOMEM). */
+static unsigned char *
+gc_compose(unsigned char *stack, size_t stack_len, const char *ns, size_t ns_len,
+           const void *key, size_t key_len, size_t *len)
+{
+    unsigned char *p = stack;
+
+    *len = ns_len + 1 + key_len;
+    if (*len > stack_len && (p = malloc(*len)) == NULL)
+        return NULL;
+    memcpy(p, ns, ns_len);
+    p[ns_len] = '\0';
+    memcpy(p + ns_len + 1, key, key_len);
+    return p;
+}
+
+static int64_t
+gc_ttl_left(const gc_entry_t *e, uint64_t deadline, uint64_t now)
+{
+    (void)e;
+    if (deadline == 0)
+        return CACHE_TTL_NONE;
+    return deadline > now ? (int64_t)(deadline - now) : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Glob matching on byte strings                                        */
+
+/* Match one class at p (after '['); *end gets the byte after ']'. */
+static int
+gc_class(const char *p, unsigned char ch, const char **end)
+{
+    int neg = 0, hit = 0;
+
+    if (*p == '!' || *p == '^') {
+        neg = 1;
+        p++;
+    }
+    do {
+        unsigned char lo, hi;
+
+        if (*p == '\0')
+            return -1; /* unterminated: treated as a literal '[' */
+        if (*p == '\\' && p[1] != '\0')
+            p++;
+        lo = hi = (unsigned char)*p++;
+        if (*p == '-' && p[1] != ']' && p[1] != '\0') {
+            p++;
+            if (*p == '\\' && p[1] != '\0')
+                p++;
+            hi = (unsigned char)*p++;
+        }
+        if (lo <= ch && ch <= hi)
+            hit = 1;
+    } while (*p != ']');
+    *end = p + 1;
+    return hit != neg;
+}
+
+static int
+gc_glob(const char *pat, const unsigned char *s, size_t n)
+{
+    const char *star_p = NULL;
+    size_t star_i = 0, i = 0;
+
+    for (;;) {
+        if (*pat == '*') {
+            while (*pat == '*')
+                pat++;
+            star_p = pat;
+            star_i = i;
+            continue;
+        }
+        if (i < n && *pat != '\0') {
+            int ok;
+            const char *next = pat + 1;
+
+            if (*pat == '?') {
+                ok = 1;
+            } else if (*pat == '[') {
+                int r = gc_class(pat + 1, s[i], &next);
+
+                if (r < 0) {
+                    ok = s[i] == '[';
+                    next = pat + 1;
+                } else {
+                    ok = r;
+                }
+            } else if (*pat == '\\' && pat[1] != '\0') {
+                ok = s[i] == (unsigned char)pat[1];
+                next = pat + 2;
+            } else {
+                ok = s[i] == (unsigned char)*pat;
+            }
+            if (ok) {
+                pat = next;
+                i++;
+                continue;
+            }
+        } else if (*pat == '\0' && i == n) {
+            return 1;
+        }
+        if (star_p == NULL || star_i >= n)
+            return 0;
+        pat = star_p;
+        i = ++star_i;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* The worker: applying operations                                      */
+
+static void
+gc_stat_inc(uint64_t *p, uint64_t n)
+{
+    /* The worker is the only writer; the store is atomic for readers of
+     * cache_stats (ck_pr_load_64 there). */
+    ck_pr_store_64(p, *p + n);
+}
+
+static void
+gc_arm_expiry(cache_t *c)
+{
+    uint64_t dl = gc_table_next_deadline(&c->table), now;
+
+    if (dl == 0 || (c->timer_ref != 0 && c->timer_deadline <= dl))
+        return;
+    if (c->timer_ref != 0)
+        (void)actor_cancel_timer(c->self, c->timer_ref);
+    c->timer_ref = 0;
+    now = actor_clock_now(c->clock);
+    if (actor_send_after(c->self, dl > now ? dl - now : 0, GC_TAG_EXPIRE, NULL, 0,
+                         &c->timer_ref) == 0)
+        c->timer_deadline = dl;
+    /* On -ENOMEM the next write re-arms; readers check deadlines anyway. */
+}
+
+/* After every write: free what readers no longer reach, and make sure the
+ * rest is freed soon even if no other write comes. */
+static void
+gc_after_write(cache_t *c)
+{
+    if (gc_epoch_pending() >= 256)
+        gc_epoch_poll();
+    if (gc_epoch_pending() > 0 && !c->reclaim_armed &&
+        actor_send_after(c->self, GC_RECLAIM_MS, GC_TAG_RECLAIM, NULL, 0, NULL) == 0)
+        c->reclaim_armed = 1;
+    gc_arm_expiry(c);
+}
+
+static void
+gc_evict(cache_t *c, const gc_entry_t *keep)
+{
+    while ((c->max_entries != 0 && c->table.count > c->max_entries) ||
+           (c->max_bytes != 0 && c->table.bytes > c->max_bytes)) {
+        if (!gc_table_evict_one(&c->table, keep))
+            break;
+        gc_stat_inc(&c->evictions, 1);
+    }
+}
+
+/* Insert e (owned by us from here on). */
+static int
+gc_apply_put(cache_t *c, gc_entry_t *e)
+{
+    int rc;
+
+    if (c->max_bytes != 0 && e->key.len + e->value_len > c->max_bytes) {
+        gc_entry_free(e);
+        return -E2BIG;
+    }
+    rc = gc_table_insert(&c->table, e, actor_clock_now(c->clock));
+    if (rc != 0) {
+        gc_entry_free(e);
+        return rc;
+    }
+    gc_stat_inc(&c->puts, 1);
+    gc_evict(c, e);
+    return 0;
+}
+
+static gc_entry_t *
+gc_find(cache_t *c, const char *ns, size_t ns_len, const void *key, size_t key_len)
+{
+    unsigned char stack[256], *buf;
+    gc_key_t k;
+    gc_entry_t *e;
+
+    buf = gc_compose(stack, sizeof(stack), ns, ns_len, key, key_len, &k.len);
+    if (buf == NULL)
+        return NULL;
+    k.bytes = buf;
+    k.hash = gc_key_hash(buf, k.len);
+    e = gc_table_find(&c->table, &k);
+    if (buf != stack)
+        free(buf);
+    return e;
+}
+
+/* Writer-side lookup that treats an expired entry as absent. */
+static gc_entry_t *
+gc_find_live(cache_t *c, const char *ns, size_t ns_len, const void *key,
+             size_t key_len, uint64_t now)
+{
+    gc_entry_t *e = gc_find(c, ns, ns_len, key, key_len);
+
+    if (e != NULL && e->deadline != 0 && e->deadline <= now)
+        return NULL;
+    return e;
+}
+
+static int
+gc_apply_delete(cache_t *c, const char *ns, size_t ns_len, const void *key,
+                size_t key_len)
+{
+    gc_entry_t *e = gc_find(c, ns, ns_len, key, key_len);
+
+    if (e == NULL)
+        return -ENOENT;
+    gc_table_remove(&c->table, e);
+    gc_stat_inc(&c->deletes, 1);
+    return 0;
+}
+
+/* Parsed view of one request and its bytes. */
+typedef struct gc_view {
+    gc_req_t r;
+    const char *ns;
+    const unsigned char *key, *value, *arg;
+    const unsigned char *next;  /* just past this request's bytes */
+} gc_view_t;
+
+static void
+gc_parse(const unsigned char *p, gc_view_t *v)
+{
+    memcpy(&v->r, p, sizeof(v->r));
+    p += sizeof(v->r);
+    v->ns = (const char *)p;
+    p += v->r.ns_len;
+    v->key = p;
+    p += v->r.key_len;
+    v->value = p;
+    p += v->r.value_len;
+    v->arg = p;
+    p += v->r.arg_len;
+    v->next = p;
+}
+
+static gc_entry_t *
+gc_view_entry(const gc_view_t *v)
+{
+    return gc_entry_new(v->ns, v->r.ns_len, v->key, v->r.key_len, v->value,
+                        v->r.value_len, v->r.ttl_ms);
+}
+
+/* All-or-nothing: every entry is allocated and the table has room before
+ * the first insert, so a batch fails whole or applies whole. */
+static int
+gc_apply_batch(cache_t *c, const gc_view_t *v)
+{
+    size_t n = v->r.batch_len, i;
+    gc_entry_t **es;
+    const unsigned char *p = v->next;
+    int rc = 0;
+
+    es = calloc(n ? n : 1, sizeof(*es));
+    if (es == NULL)
+        return -ENOMEM;
+    for (i = 0; i < n; i++) {
+        gc_view_t sub;
+
+        gc_parse(p, &sub);
+        p = sub.next;
+        es[i] = gc_view_entry(&sub);
+        if (es[i] == NULL ||
+            (c->max_bytes != 0 && es[i]->key.len + es[i]->value_len > c->max_bytes)) {
+            rc = es[i] == NULL ? -ENOMEM : -E2BIG;
+            break;
+        }
+    }
+    if (rc == 0)
+        rc = gc_table_reserve(&c->table, n);
+    if (rc != 0) {
+        for (i = 0; i < n; i++)
+            gc_entry_free(es[i]);
+        free(es);
+        return rc;
+    }
+    for (i = 0; i < n; i++) {
+        /* Reserved above: insert cannot fail for lack of room. */
+        if (gc_table_insert(&c->table, es[i], actor_clock_now(c->clock)) != 0)
+            gc_entry_free(es[i]);
+        else
+            gc_stat_inc(&c->puts, 1);
+    }
+    gc_evict(c, NULL);
+    free(es);
+    return 0;
+}
+
+static int
+gc_apply_ttl_change(cache_t *c, const gc_view_t *v)
+{
+    uint64_t now = actor_clock_now(c->clock), dl;
+    gc_entry_t *e = gc_find_live(c, v->ns, v->r.ns_len, v->key, v->r.key_len, now);
+
+    if (e == NULL)
+        return -ENOENT;
+    switch (v->r.kind) {
+    case CACHE_OP_EXPIRE:
+        e->ttl_ms = v->r.ttl_ms;
+        break;
+    case CACHE_OP_PERSIST:
+        e->ttl_ms = 0;
+        break;
+    default: /* TOUCH keeps the TTL length */
+        break;
+    }
+    if (e->ttl_ms <= 0)
+        dl = 0;
+    else
+        dl = (uint64_t)e->ttl_ms > UINT64_MAX - now ? UINT64_MAX : now + (uint64_t)e->ttl_ms;
+    return gc_table_set_deadline(&c->table, e, dl);
+}
+
+/* Copy a GET reply: [int64 ttl][value]. */
+static int
+gc_reply_get(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
+{
+    uint64_t now = actor_clock_now(c->clock);
+    gc_entry_t *e = gc_find_live(c, v->ns, v->r.ns_len, v->key, v->r.key_len, now);
+    gc_stripe_t *s = gc_stripe(c);
+    int64_t ttl;
+    unsigned char *out;
+
+    if (e == NULL) {
+        ck_pr_inc_64(&s->misses);
+        return -ENOENT;
+    }
+    ck_pr_inc_64(&s->hits);
+    ttl = gc_ttl_left(e, e->deadline, now);
+    if (v->r.kind == CACHE_OP_TTL)
+        return actor_reply_set(reply, &ttl, sizeof(ttl));
+    out = actor_reply_buf(reply, sizeof(ttl) + e->value_len);
+    if (out == NULL)
+        return -ENOMEM;
+    memcpy(out, &ttl, sizeof(ttl));
+    memcpy(out + sizeof(ttl), gc_entry_value(e), e->value_len);
+    return 0;
+}
+
+static int
+gc_record_cmp(const void *a, const void *b)
+{
+    const gc_entry_t *x = *(gc_entry_t *const *)a, *y = *(gc_entry_t *const *)b;
+    size_t lx = gc_entry_user_key_len(x), ly = gc_entry_user_key_len(y);
+    int r = memcmp(gc_entry_user_key(x), gc_entry_user_key(y), lx < ly ? lx : ly);
+
+    if (r != 0)
+        return r;
+    return lx < ly ? -1 : lx > ly;
+}
+
+/* ALL reply: [u64 n] then n x ([u64 klen][u64 vlen][i64 ttl][key][value]). */
+static int
+gc_reply_all(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
+{
+    uint64_t now = actor_clock_now(c->clock), n = 0, size = sizeof(uint64_t);
+    const char *pat = v->r.arg_len > 0 ? (const char *)v->arg : "*";
+    gc_entry_t **hits;
+    unsigned char *out;
+    size_t i;
+
+    hits = malloc((c->table.n ? c->table.n : 1) * sizeof(*hits));
+    if (hits == NULL)
+        return -ENOMEM;
+    for (i = 0; i < c->table.n; i++) {
+        gc_entry_t *e = c->table.all[i];
+
+        if (e->ns_len != v->r.ns_len || memcmp(e->data, v->ns, e->ns_len) != 0)
+            continue;
+        if (e->deadline != 0 && e->deadline <= now)
+            continue;
+        if (!gc_glob(pat, gc_entry_user_key(e), gc_entry_user_key_len(e)))
+            continue;
+        hits[n++] = e;
+        size += 3 * sizeof(uint64_t) + gc_entry_user_key_len(e) + e->value_len;
+    }
+    qsort(hits, n, sizeof(*hits), gc_record_cmp);
+    if (size > ACTOR_MSG_MAX || (out = actor_reply_buf(reply, size)) == NULL) {
+        free(hits);
+        return size > ACTOR_MSG_MAX ? -E2BIG : -ENOMEM;
+    }
+    memcpy(out, &n, sizeof(n));
+    out += sizeof(n);
+    for (i = 0; i < n; i++) {
+        gc_entry_t *e = hits[i];
+        uint64_t kl = gc_entry_user_key_len(e), vl = e->value_len;
+        int64_t ttl = gc_ttl_left(e, e->deadline, now);
+
+        memcpy(out, &kl, 8);
+        memcpy(out + 8, &vl, 8);
+        memcpy(out + 16, &ttl, 8);
+        out += 24;
+        memcpy(out, gc_entry_user_key(e), kl);
+        out += kl;
+        memcpy(out, gc_entry_value(e), vl);
+        out += vl;
+    }
+    free(hits);
+    return 0;
+}
+
+/* Apply one parsed request on the worker.  reply is NULL for casts. */
+static int
+gc_apply(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
+{
+    int rc;
+
+    switch ((int)v->r.kind) {
+    case CACHE_OP_PUT: {
+        gc_entry_t *e = gc_view_entry(v);
+
+        rc = e != NULL ? gc_apply_put(c, e) : -ENOMEM;
+        break;
+    }
+    case CACHE_OP_PUT_BATCH:
+        rc = gc_apply_batch(c, v);
+        break;
+    case CACHE_OP_DELETE:
+        rc = gc_apply_delete(c, v->ns, v->r.ns_len, v->key, v->r.key_len);
+        break;
+    case CACHE_OP_EXPIRE:
+    case CACHE_OP_TOUCH:
+    case CACHE_OP_PERSIST:
+        rc = gc_apply_ttl_change(c, v);
+        break;
+    case CACHE_OP_GET:
+    case CACHE_OP_TTL:
+        return reply != NULL ? gc_reply_get(c, v, reply) : -EINVAL;
+    case GC_OP_ALL:
+        return reply != NULL ? gc_reply_all(c, v, reply) : -EINVAL;
+    case CACHE_OP_USER: {
+        cache_txn_t txn = { c, reply };
+
+        rc = v->r.fn(&txn, v->r.arg_len ? v->arg : NULL, v->r.arg_len);
+        break;
+    }
+    case CACHE_OP_SYNC:
+        return 0;
+    default:
+        return -EINVAL;
+    }
+    gc_after_write(c);
+    return rc;
+}
+
+static int
+gc_call_fn(actor_t *self, void *state, gc_call_t *call)
+{
+    size_t len;
+    const unsigned char *p = actor__call_req(call, &len);
+    gc_view_t v;
+
+    (void)self;
+    (void)len;
+    gc_parse(p, &v);
+    return gc_apply(state, &v, (actor_reply_t *)call);
+}
+
+static void
+gc_cast_dispose(gc_msg_t *m)
+{
+    free(m);
+}
+
+static void
+gc_cast_fn(void *state, gc_msg_t *m)
+{
+    gc_cast_msg_t *cm = (gc_cast_msg_t *)m;
+    gc_view_t v;
+
+    gc_parse((const unsigned char *)cm->data, &v);
+    (void)gc_apply(state, &v, NULL);
+    free(cm);
+}
+
+/* A cast put is the entry itself. */
+static void
+gc_put_entry_fn(void *state, gc_msg_t *m)
+{
+    cache_t *c = state;
+    gc_entry_t *e = (gc_entry_t *)m;
+
+    (void)gc_apply_put(c, e);
+    gc_after_write(c);
+}
+
+static void
+gc_entry_dispose(gc_msg_t *m)
+{
+    gc_entry_free((gc_entry_t *)m);
+}
+
+/* ------------------------------------------------------------------ */
+/* The worker: process callbacks                                        */
+
+static void cache_free(cache_t *c);
+
+static void
+gc_worker_exit(void *state, int reason)
+{
+    cache_t *c = state;
+
+    (void)reason;
+    /* Without keep_data, an incarnation's table dies with it (the next one
+     * starts empty, as a restarted GenServer would). */
+    if (!c->keep_data || gc_stopped(c))
+        gc_table_clear(&c->table);
+    c->timer_ref = 0;
+    c->timer_deadline = 0;
+    c->reclaim_armed = 0;
+    c->self = NULL;
+    cache_release(c);  /* the worker's reference (taken in init) */
+}
+
+static int
+gc_worker_init(actor_t *self, void *arg, void **state)
+{
+    cache_t *c = arg;
+
+    if (gc_epoch_record() == NULL)
+        return -ENOMEM;
+    cache_retain(c);
+    actor__on_exit(self, gc_worker_exit);
+    c->self = self;
+    c->timer_ref = 0;
+    c->timer_deadline = 0;
+    c->reclaim_armed = 0;
+    *state = c;
+    if (!c->keep_data)
+        gc_table_clear(&c->table);
+    gc_after_write(c);   /* arm expiry for data kept from before */
+    return 0;
+}
+
+static void
+gc_worker_info(void *state, const actor_info_t *info)
+{
+    cache_t *c = state;
+
+    if (info->kind != ACTOR_INFO_TIMER)
+        return;
+    if (info->msg.tag == GC_TAG_EXPIRE && info->ref == c->timer_ref) {
+        size_t k;
+
+        c->timer_ref = 0;
+        c->timer_deadline = 0;
+        k = gc_table_expire(&c->table, actor_clock_now(c->clock), GC_EXPIRE_SLICE);
+        gc_stat_inc(&c->expirations, k);
+        gc_after_write(c);
+    } else if (info->msg.tag == GC_TAG_RECLAIM) {
+        c->reclaim_armed = 0;
+        gc_epoch_poll();
+        gc_after_write(c);
+    }
+}
+
+static const actor_behaviour_t gc_cache_behaviour = {
+    .init = gc_worker_init,
+    .handle_info = gc_worker_info,
+};
+
+/* ------------------------------------------------------------------ */
+/* Life cycle                                                           */
+
+cache_t *
+cache_retain(cache_t *c)
+{
+    if (c == NULL)
+        return NULL;
+    /* From an existing reference; see cache_release for the ordering. */
+    ck_pr_inc_32(&c->refs);
+    return c;
+}
+
+static void
+cache_free(cache_t *c)
+{
+    actor_release(c->worker);
+    gc_table_destroy(&c->table);
+    pthread_mutex_destroy(&c->wlock);
+    pthread_mutex_destroy(&c->flock);
+    c->magic = 0;
+    free(c);
+}
+
+void
+cache_release(cache_t *c)
+{
+    bool last;
+
+    if (c == NULL)
+        return;
+    /* Release before the decrement, acquire after the last one: every use
+     * by other holders happens before the free. */
+    ck_pr_fence_release();
+    ck_pr_dec_32_zero(&c->refs, &last);
+    if (last) {
+        ck_pr_fence_acquire();
+        cache_free(c);
+    }
+}
+
+static int
+gc_reg_add(cache_t *c)
+{
+    cache_t *p;
+
+    pthread_mutex_lock(&gc_reg_lock);
+    for (p = gc_reg_head; p != NULL; p = p->reg_next) {
+        if (strcmp(p->name, c->name) == 0) {
+            pthread_mutex_unlock(&gc_reg_lock);
+            return -EEXIST;
+        }
+    }
+    c->reg_next = gc_reg_head;
+    gc_reg_head = c;
+    pthread_mutex_unlock(&gc_reg_lock);
+    return 0;
+}
+
+static void
+gc_reg_drop(cache_t *c)
+{
+    cache_t **pp;
+
+    pthread_mutex_lock(&gc_reg_lock);
+    for (pp = &gc_reg_head; *pp != NULL; pp = &(*pp)->reg_next) {
+        if (*pp == c) {
+            *pp = c->reg_next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&gc_reg_lock);
+}
+
+int
+cache_lookup(const char *name, cache_t **out)
+{
+    cache_t *p;
+    int rc = -ENOENT;
+
+    if (out == NULL)
+        return -EINVAL;
+    *out = NULL;
+    if (actor__name_check(name) != 0)
+        return -EINVAL;
+    pthread_mutex_lock(&gc_reg_lock);
+    for (p = gc_reg_head; p != NULL; p = p->reg_next) {
+        if (strcmp(p->name, name) == 0) {
+            *out = cache_retain(p);
+            rc = 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&gc_reg_lock);
+    return rc;
+}
+
+int
+cache_new(const cache_opts_t *opts, cache_t **out)
+{
+    static const cache_opts_t defaults;
+    const char *ns;
+    cache_t *c;
+    int rc;
+
+    if (out == NULL)
+        return -EINVAL;
+    *out = NULL;
+    if (opts == NULL)
+        opts = &defaults;
+    ns = opts->default_ns != NULL ? opts->default_ns : "cache";
+    if ((opts->name != NULL && actor__name_check(opts->name) != 0) ||
+        strnlen(ns, CACHE_NS_MAX + 1) == 0 || strnlen(ns, CACHE_NS_MAX + 1) > CACHE_NS_MAX ||
+        opts->default_ttl_ms < 0 || opts->default_ttl_ms == CACHE_TTL_NONE ||
+        (opts->async_writes != 0 && opts->async_writes != 1) ||
+        (opts->keep_data != 0 && opts->keep_data != 1) ||
+        (opts->clock != NULL && !actor__clock_is_manual(opts->clock)))
+        return -EINVAL;
+    c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return -ENOMEM;
+    c->magic = GC_CACHE_MAGIC;
+    c->refs = 1;
+    if (opts->name != NULL) {
+        strcpy(c->name, opts->name);
+        c->has_name = 1;
+    }
+    c->ns_len = strlen(ns);
+    memcpy(c->ns, ns, c->ns_len + 1);
+    c->default_ttl = opts->default_ttl_ms;
+    c->async_writes = opts->async_writes;
+    c->max_entries = opts->max_entries;
+    c->max_bytes = opts->max_bytes;
+    c->keep_data = opts->keep_data;
+    c->clock = opts->clock;
+    c->mailbox_limit = opts->mailbox_limit;
+    pthread_mutex_init(&c->wlock, NULL);
+    pthread_mutex_init(&c->flock, NULL);
+    if ((rc = gc_table_init(&c->table)) != 0) {
+        cache_free(c);
+        return rc;
+    }
+    if (c->has_name && (rc = gc_reg_add(c)) != 0) {
+        cache_free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+/* Start a worker and install it.  wlock held. */
+static int
+gc_spawn(cache_t *c, actor_t **old)
+{
+    actor_opts_t ao = { .clock = c->clock, .mailbox_limit = c->mailbox_limit };
+    actor_t *w;
+    int rc;
+
+    *old = NULL;
+    if (c->worker != NULL && actor_wait(c->worker, 0, NULL) != 0)
+        return -EALREADY; /* still running, or still leaving the table */
+    rc = actor_start(&gc_cache_behaviour, c, &ao, &w);
+    if (rc != 0)
+        return rc;
+    if (c->started_once)
+        ck_pr_store_64(&c->restarts, c->restarts + 1);
+    c->started_once = 1;
+    *old = c->worker;
+    /* Readers of the pointer (gc_worker_get) hold an epoch section; the
+     * caller waits for them before dropping *old. */
+    ck_pr_store_ptr(&c->worker, w);
+    ck_pr_inc_32(&c->incarnation);
+    gc_futex_wake(&c->incarnation, INT_MAX);
+    return 0;
+}
+
+static void
+gc_drop_old_worker(actor_t *old)
+{
+    ck_epoch_record_t *rec;
+
+    if (old == NULL)
+        return;
+    rec = gc_epoch_record();
+    if (rec != NULL)
+        ck_epoch_synchronize(rec);
+    actor_release(old);
+}
+
+int
+cache_child_start(void *arg, actor_t **out)
+{
+    cache_t *c = arg;
+    actor_t *old = NULL;
+    int rc;
+
+    if (out == NULL)
+        return -EINVAL;
+    *out = NULL;
+    if (!gc_cache_valid(c))
+        return -EINVAL;
+    pthread_mutex_lock(&c->wlock);
+    if (gc_stopped(c)) {
+        /* A stopped cache asks its supervisor to ignore it (OTP `ignore`),
+         * so stopping a supervised cache does not look like a crash loop. */
+        pthread_mutex_unlock(&c->wlock);
+        return 0;
+    }
+    rc = gc_spawn(c, &old);
+    if (rc == 0) {
+        c->supervised = 1;
+        *out = actor_retain(c->worker);
+    }
+    pthread_mutex_unlock(&c->wlock);
+    gc_drop_old_worker(old);
+    return rc;
+}
+
+int
+cache_start(const cache_opts_t *opts, cache_t **out)
+{
+    cache_t *c;
+    actor_t *old;
+    int rc;
+
+    rc = cache_new(opts, &c);
+    if (rc != 0)
+        return rc;
+    pthread_mutex_lock(&c->wlock);
+    rc = gc_spawn(c, &old);
+    pthread_mutex_unlock(&c->wlock);
+    if (rc != 0) {
+        gc_reg_drop(c);
+        cache_release(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+int
+cache_stop(cache_t *c, int timeout_ms)
+{
+    actor_t *w;
+    int rc = 0;
+
+    if (!gc_cache_valid(c))
+        return -EINVAL;
+    pthread_mutex_lock(&c->wlock);
+    if (c->stopped) {
+        pthread_mutex_unlock(&c->wlock);
+        return -ESRCH;
+    }
+    ck_pr_store_32(&c->stopped, 1);
+    w = actor_retain(c->worker);
+    ck_pr_inc_32(&c->incarnation);
+    pthread_mutex_unlock(&c->wlock);
+    gc_futex_wake(&c->incarnation, INT_MAX);
+    if (c->has_name)
+        gc_reg_drop(c);
+    if (w != NULL) {
+        rc = actor_stop(w, ACTOR_SHUTDOWN, timeout_ms);
+        actor_release(w);
+    }
+    return rc == -ETIMEDOUT ? rc : 0;
+}
+
+actor_t *
+cache_worker(cache_t *c)
+{
+    actor_t *w;
+
+    if (!gc_cache_valid(c))
+        return NULL;
+    pthread_mutex_lock(&c->wlock);
+    w = c->worker != NULL && actor_is_alive(c->worker) ? actor_retain(c->worker) : NULL;
+    pthread_mutex_unlock(&c->wlock);
+    return w;
+}
+
+/* The current worker with a reference, or NULL. */
+static actor_t *
+gc_worker_get(cache_t *c)
+{
+    ck_epoch_record_t *rec = gc_epoch_record();
+    actor_t *w;
+
+    if (rec == NULL) {
+        pthread_mutex_lock(&c->wlock);
+        w = actor_retain(c->worker);
+        pthread_mutex_unlock(&c->wlock);
+        return w;
+    }
+    ck_epoch_begin(rec, NULL);
+    /* Pairs with ck_pr_store_ptr in gc_spawn; the section keeps the actor
+     * alive until our reference is taken (gc_drop_old_worker waits). */
+    w = actor_retain(ck_pr_load_ptr(&c->worker));
+    ck_epoch_end(rec, NULL);
+    return w;
+}
+
+/* ------------------------------------------------------------------ */
+/* Requests from callers                                                */
+
+/* Which byte fields a request kind carries (mirrors gc_req_write). */
+static int
+gc_has_key(int kind)
+{
+    return kind != CACHE_OP_SYNC && kind != CACHE_OP_USER && kind != CACHE_OP_PUT_BATCH;
+}
+
+static size_t
+gc_req_size(const cache_op_t *op, size_t ns_len)
+{
+    int k = (int)op->kind;
+
+    return sizeof(gc_req_t) + ns_len + (gc_has_key(k) ? op->key_len : 0) +
+        (k == CACHE_OP_PUT ? op->value_len : 0) +
+        (k == CACHE_OP_USER || k == GC_OP_ALL ? op->arg_len : 0);
+}
+
+/* Validate op (one level) and resolve its namespace and TTL. */
+static int
+gc_op_check(const cache_t *c, const cache_op_t *op, const char **ns, size_t *ns_len,
+            int64_t *ttl, int nested)
+{
+    *ttl = 0;
+    if (gc_ns(c, op->ns, ns, ns_len) != 0)
+        return -EINVAL;
+    switch (op->kind) {
+    case CACHE_OP_PUT:
+        if (!gc_key_ok(op->key, op->key_len) || !gc_value_ok(op->value, op->value_len))
+            return -EINVAL;
+        return gc_ttl(c, op->ttl_ms, ttl);
+    case CACHE_OP_EXPIRE:
+        if (!gc_key_ok(op->key, op->key_len) || op->ttl_ms == CACHE_TTL_DEFAULT)
+            return -EINVAL;
+        return gc_ttl(c, op->ttl_ms, ttl);
+    case CACHE_OP_GET:
+    case CACHE_OP_DELETE:
+    case CACHE_OP_TOUCH:
+    case CACHE_OP_PERSIST:
+    case CACHE_OP_TTL:
+        return gc_key_ok(op->key, op->key_len) ? 0 : -EINVAL;
+    case CACHE_OP_PUT_BATCH:
+        return !nested && (op->batch != NULL || op->batch_len == 0) &&
+            op->batch_len <= (ACTOR_MSG_MAX / sizeof(gc_req_t)) ? 0 : -EINVAL;
+    case CACHE_OP_USER:
+        return op->fn != NULL && (op->arg != NULL || op->arg_len == 0) &&
+            op->arg_len <= ACTOR_MSG_MAX ? 0 : -EINVAL;
+    case CACHE_OP_SYNC:
+        return 0;
+    default:
+        return -EINVAL;
+    }
+}
+
+static unsigned char *
+gc_req_write(unsigned char *p, const cache_op_t *op, const char *ns, size_t ns_len,
+             int64_t ttl)
+{
+    gc_req_t r;
+
+    memset(&r, 0, sizeof(r));
+    r.kind = op->kind;
+    r.ns_len = (uint32_t)ns_len;
+    r.ttl_ms = ttl;
+    r.fn = op->fn;
+    r.cap = op->cap;
+    if (gc_has_key((int)op->kind))
+        r.key_len = op->key_len;
+    if (op->kind == CACHE_OP_PUT)
+        r.value_len = op->value_len;
+    if ((int)op->kind == CACHE_OP_USER || (int)op->kind == GC_OP_ALL)
+        r.arg_len = op->arg_len;
+    if (op->kind == CACHE_OP_PUT_BATCH)
+        r.batch_len = op->batch_len;
+    memcpy(p, &r, sizeof(r));
+    p += sizeof(r);
+    memcpy(p, ns, ns_len);
+    p += ns_len;
+    if (r.key_len)
+        memcpy(p, op->key, r.key_len);
+    p += r.key_len;
+    if (r.value_len)
+        memcpy(p, op->value, r.value_len);
+    p += r.value_len;
+    if (r.arg_len)
+        memcpy(p, op->arg, r.arg_len);
+    return p + r.arg_len;
+}
+
+/*
+ * Validate and measure op (with its batch); returns the encoded size or a
+ * negative errno.
+ */
+static int64_t
+gc_op_measure(const cache_t *c, const cache_op_t *op)
+{
+    const char *ns;
+    size_t ns_len, i;
+    int64_t ttl;
+    uint64_t size;
+    int rc = gc_op_check(c, op, &ns, &ns_len, &ttl, 0);
+
+    if (rc != 0)
+        return rc;
+    size = gc_req_size(op, ns_len);
+    for (i = 0; op->kind == CACHE_OP_PUT_BATCH && i < op->batch_len; i++) {
+        const cache_op_t *s = &op->batch[i];
+
+        if (s->kind != CACHE_OP_PUT || gc_op_check(c, s, &ns, &ns_len, &ttl, 1) != 0)
+            return -EINVAL;
+        size += gc_req_size(s, ns_len);
+        if (size > ACTOR_MSG_MAX)
+            return -EINVAL;
+    }
+    if (size > ACTOR_MSG_MAX)
+        return -EINVAL;
+    return (int64_t)size;
+}
+
+static void
+gc_op_encode(const cache_t *c, const cache_op_t *op, unsigned char *p)
+{
+    const char *ns;
+    size_t ns_len, i;
+    int64_t ttl;
+
+    (void)gc_op_check(c, op, &ns, &ns_len, &ttl, 0);
+    p = gc_req_write(p, op, ns, ns_len, ttl);
+    for (i = 0; op->kind == CACHE_OP_PUT_BATCH && i < op->batch_len; i++) {
+        (void)gc_op_check(c, &op->batch[i], &ns, &ns_len, &ttl, 1);
+        p = gc_req_write(p, &op->batch[i], ns, ns_len, ttl);
+    }
+}
+
+/*
+ * Send the request already encoded in this thread's call record, waiting
+ * within timeout_ms for a live worker (see the file comment).
+ */
+static int
+gc_send_call(cache_t *c, void *rep, size_t cap, size_t *rep_len, int timeout_ms,
+             void **take)
+{
+    int64_t deadline = timeout_ms < 0 ? -1 : gc_mono_ns() + (int64_t)timeout_ms * 1000000;
+
+    for (;;) {
+        uint32_t inc = ck_pr_load_32(&c->incarnation);
+        int64_t left;
+        actor_t *w;
+        int rc, ms;
+
+        if (gc_stopped(c))
+            return -ESRCH;
+        left = deadline < 0 ? -1 : deadline - gc_mono_ns();
+        if (deadline >= 0 && left < 0)
+            left = 0;
+        ms = left < 0 ? ACTOR_INFINITY : (int)((left + 999999) / 1000000);
+        w = gc_worker_get(c);
+        if (w != NULL) {
+            rc = actor__call_end(w, gc_call_fn, rep, cap, rep_len, ms, take);
+            actor_release(w);
+            /* -ESRCH means the worker exited before handling the request:
+             * nothing was applied, so waiting for the next incarnation and
+             * sending again is safe. */
+            if (rc != -ESRCH)
+                return rc;
+        }
+        if (!ck_pr_load_32((uint32_t *)&c->supervised) || gc_stopped(c))
+            return -ESRCH;
+        if (left == 0)
+            return -ETIMEDOUT;
+        if (ck_pr_load_32(&c->incarnation) == inc)
+            gc_futex_wait(&c->incarnation, inc, left);
+    }
+}
+
+int
+cache_call(cache_t *c, const cache_op_t *op, int timeout_ms)
+{
+    int64_t size;
+    unsigned char *buf;
+    size_t rep_len = 0;
+    void *take = NULL;
+    int rc;
+
+    if (!gc_cache_valid(c) || op == NULL)
+        return -EINVAL;
+    if (op->out_len != NULL)
+        *op->out_len = 0;
+    if ((op->kind == CACHE_OP_GET || op->kind == CACHE_OP_USER) &&
+        op->buf == NULL && op->cap > 0)
+        return -EINVAL;
+    if (gc_stopped(c))
+        return -ESRCH;
+    size = gc_op_measure(c, op);
+    if (size < 0)
+        return (int)size;
+    buf = actor__call_begin((size_t)size);
+    if (buf == NULL)
+        return -ENOMEM;
+    gc_op_encode(c, op, buf);
+
+    if (op->kind == CACHE_OP_GET || op->kind == CACHE_OP_TTL) {
+        int64_t ttl = 0;
+
+        rc = gc_send_call(c, NULL, 0, &rep_len, timeout_ms, &take);
+        if (rc == 0 && take != NULL && rep_len >= sizeof(ttl)) {
+            size_t vlen = rep_len - sizeof(ttl);
+
+            memcpy(&ttl, take, sizeof(ttl));
+            if (op->out_ttl_ms != NULL)
+                *op->out_ttl_ms = ttl;
+            if (op->kind == CACHE_OP_GET) {
+                if (op->out_len != NULL)
+                    *op->out_len = vlen;
+                if (op->cap > 0)
+                    memcpy(op->buf, (unsigned char *)take + sizeof(ttl),
+                           vlen < op->cap ? vlen : op->cap);
+                if (vlen > op->cap)
+                    rc = -ENOBUFS;
+            }
+        }
+        free(take);
+        return rc;
+    }
+    rc = gc_send_call(c, op->buf, op->kind == CACHE_OP_USER ? op->cap : 0, &rep_len,
+                      timeout_ms, NULL);
+    if (op->out_len != NULL && op->kind == CACHE_OP_USER)
+        *op->out_len = rep_len;
+    return rc;
+}
+
+int
+cache_cast(cache_t *c, const cache_op_t *op)
+{
+    actor_t *w;
+    int64_t size;
+    int rc;
+
+    if (!gc_cache_valid(c) || op == NULL)
+        return -EINVAL;
+    if (op->kind == CACHE_OP_GET || op->kind == CACHE_OP_TTL || op->kind == CACHE_OP_SYNC)
+        return -EINVAL;
+    size = gc_op_measure(c, op);
+    if (size < 0)
+        return (int)size;
+    if (gc_stopped(c))
+        return -ESRCH;
+    w = gc_worker_get(c);
+    if (w == NULL)
+        return -ESRCH;
+    if (op->kind == CACHE_OP_PUT) {
+        const char *ns;
+        size_t ns_len;
+        int64_t ttl;
+        gc_entry_t *e;
+
+        (void)gc_op_check(c, op, &ns, &ns_len, &ttl, 0);
+        e = gc_entry_new(ns, ns_len, op->key, op->key_len, op->value, op->value_len, ttl);
+        if (e == NULL) {
+            rc = -ENOMEM;
+        } else {
+            e->u.msg.kind = GC_MSG_FN;
+            e->u.msg.tag = 0;
+            e->u.msg.fn = gc_put_entry_fn;
+            e->u.msg.dispose = gc_entry_dispose;
+            rc = actor__send(w, &e->u.msg, 1);
+            if (rc != 0)
+                gc_entry_free(e);
+        }
+    } else {
+        gc_cast_msg_t *m = malloc(sizeof(*m) + (size_t)size);
+
+        if (m == NULL) {
+            rc = -ENOMEM;
+        } else {
+            m->hdr.kind = GC_MSG_FN;
+            m->hdr.tag = 0;
+            m->hdr.fn = gc_cast_fn;
+            m->hdr.dispose = gc_cast_dispose;
+            m->c = c;
+            m->len = (size_t)size;
+            gc_op_encode(c, op, (unsigned char *)m->data);
+            rc = actor__send(w, &m->hdr, 1);
+            if (rc != 0)
+                free(m);
+        }
+    }
+    actor_release(w);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Convenience wrappers                                                 */
+
+static int
+gc_write(cache_t *c, const cache_op_t *op)
+{
+    if (!gc_cache_valid(c))
+        return -EINVAL;
+    return c->async_writes ? cache_cast(c, op) : cache_call(c, op, CACHE_DEFAULT_TIMEOUT);
+}
+
+int
+cache_put(cache_t *c, const char *ns, const void *key, size_t key_len,
+          const void *value, size_t value_len, int64_t ttl_ms)
+{
+    cache_op_t op = { .kind = CACHE_OP_PUT, .ns = ns, .key = key, .key_len = key_len,
+                      .value = value, .value_len = value_len, .ttl_ms = ttl_ms };
+
+    return gc_write(c, &op);
+}
+
+int
+cache_delete(cache_t *c, const char *ns, const void *key, size_t key_len)
+{
+    cache_op_t op = { .kind = CACHE_OP_DELETE, .ns = ns, .key = key, .key_len = key_len };
+
+    return gc_write(c, &op);
+}
+
+static int
+gc_key_call(cache_t *c, cache_op_kind_t kind, const char *ns, const void *key,
+            size_t key_len, int64_t ttl_ms)
+{
+    cache_op_t op = { .kind = kind, .ns = ns, .key = key, .key_len = key_len,
+                      .ttl_ms = ttl_ms };
+
+    return cache_call(c, &op, CACHE_DEFAULT_TIMEOUT);
+}
+
+int
+cache_touch(cache_t *c, const char *ns, const void *key, size_t key_len)
+{
+    return gc_key_call(c, CACHE_OP_TOUCH, ns, key, key_len, 0);
+}
+
+int
+cache_persist(cache_t *c, const char *ns, const void *key, size_t key_len)
+{
+    return gc_key_call(c, CACHE_OP_PERSIST, ns, key, key_len, 0);
+}
+
+int
+cache_expire(cache_t *c, const char *ns, const void *key, size_t key_len, int64_t ttl_ms)
+{
+    return gc_key_call(c, CACHE_OP_EXPIRE, ns, key, key_len, ttl_ms);
+}
+
+int
+cache_sync(cache_t *c, int timeout_ms)
+{
+    cache_op_t op = { .kind = CACHE_OP_SYNC };
+
+    return cache_call(c, &op, timeout_ms);
+}
+
+/* ------------------------------------------------------------------ */
+/* Direct reads                                                         */
+
+/*
+ * Look the key up from this thread.  With buf == NULL only the TTL is read.
+ * Epoch section: the entry cannot be freed until ck_epoch_end.
+ */
+static int
+gc_read(cache_t *c, const char *ns, const void *key, size_t key_len, void *buf,
+        size_t cap, size_t *value_len, int64_t *ttl_out)
+{
+    unsigned char stack[256], *kb;
+    ck_epoch_record_t *rec;
+    const char *nsp;
+    size_t ns_len;
+    gc_key_t k;
+    gc_entry_t *e;
+    gc_stripe_t *s;
+    int rc = -ENOENT;
+
+    if (value_len != NULL)
+        *value_len = 0;
+    if (!gc_cache_valid(c) || gc_ns(c, ns, &nsp, &ns_len) != 0 ||
+        !gc_key_ok(key, key_len) || (buf == NULL && cap > 0))
+        return -EINVAL;
+    if (gc_stopped(c))
+        return -ESRCH;
+    rec = gc_epoch_record();
+    kb = gc_compose(stack, sizeof(stack), nsp, ns_len, key, key_len, &k.len);
+    if (rec == NULL || kb == NULL) {
+        if (kb != stack)
+            free(kb);
+        return -ENOMEM;
+    }
+    k.bytes = kb;
+    k.hash = gc_key_hash(kb, k.len);
+    s = gc_stripe(c);
+
+    ck_epoch_begin(rec, NULL);
+    e = gc_table_find(&c->table, &k);
+    if (e != NULL) {
+        /* Pairs with ck_pr_store_64 in gc_table_set_deadline. */
+        uint64_t dl = ck_pr_load_64(&e->deadline);
+        uint64_t now = dl != 0 ? actor_clock_now(c->clock) : 0;
+
+        if (dl == 0 || dl > now) {
+            rc = 0;
+            if (ttl_out != NULL)
+                *ttl_out = gc_ttl_left(e, dl, now);
+            if (value_len != NULL)
+                *value_len = e->value_len;
+            if (buf != NULL) {
+                memcpy(buf, gc_entry_value(e), e->value_len < cap ? e->value_len : cap);
+                if (e->value_len > cap)
+                    rc = -ENOBUFS;
+            }
+            /* CLOCK bit: write only when clear, to keep hot keys' lines
+             * shared between readers. */
+            if (ck_pr_load_8(&e->ref) == 0)
+                ck_pr_store_8(&e->ref, 1);
+        }
+    }
+    ck_epoch_end(rec, NULL);
+
+    if (kb != stack)
+        free(kb);
+    if (buf != NULL) {
+        /* Stripe counters: relaxed atomic increments, read by cache_stats. */
+        if (rc == -ENOENT)
+            ck_pr_inc_64(&s->misses);
+        else
+            ck_pr_inc_64(&s->hits);
+    }
+    return rc;
+}
+
+int
+cache_get(cache_t *c, const char *ns, const void *key, size_t key_len, void *buf,
+          size_t cap, size_t *value_len)
+{
+    unsigned char dummy;
+
+    /* buf may be NULL with cap 0 (a length query); keep gc_read's "value
+     * wanted" path by pointing at a dummy byte. */
+    if (buf == NULL && cap == 0)
+        buf = &dummy;
+    return gc_read(c, ns, key, key_len, buf, cap, value_len, NULL);
+}
+
+int
+cache_ttl(cache_t *c, const char *ns, const void *key, size_t key_len, int64_t *ttl_ms)
+{
+    if (ttl_ms == NULL)
+        return -EINVAL;
+    *ttl_ms = 0;
+    return gc_read(c, ns, key, key_len, NULL, 0, NULL, ttl_ms);
+}
+
+/* ------------------------------------------------------------------ */
+/* all                                                                  */
+
+int
+cache_all(cache_t *c, const char *ns, const char *pattern, cache_record_t **out,
+          size_t *n, int timeout_ms)
+{
+    cache_op_t op = { .kind = CACHE_OP_SYNC, .ns = ns };
+    const char *nsp;
+    size_t ns_len, pat_len, rep_len = 0, i, size, bytes;
+    unsigned char *buf, *p, *end;
+    void *take = NULL;
+    uint64_t count;
+    cache_record_t *recs;
+    unsigned char *dst;
+    int rc;
+
+    if (out != NULL)
+        *out = NULL;
+    if (n != NULL)
+        *n = 0;
+    if (!gc_cache_valid(c) || out == NULL || n == NULL || gc_ns(c, ns, &nsp, &ns_len) != 0)
+        return -EINVAL;
+    if (pattern == NULL)
+        pattern = "*";
+    pat_len = strnlen(pattern, CACHE_KEY_MAX + 1);
+    if (pat_len > CACHE_KEY_MAX)
+        return -EINVAL;
+    if (gc_stopped(c))
+        return -ESRCH;
+    op.arg = pattern;
+    op.arg_len = pat_len + 1;  /* with its NUL */
+    buf = actor__call_begin(sizeof(gc_req_t) + ns_len + op.arg_len);
+    if (buf == NULL)
+        return -ENOMEM;
+    op.kind = (cache_op_kind_t)GC_OP_ALL;
+    (void)gc_req_write(buf, &op, nsp, ns_len, 0);
+    rc = gc_send_call(c, NULL, 0, &rep_len, timeout_ms, &take);
+    if (rc != 0 || take == NULL) {
+        free(take);
+        return rc != 0 ? rc : -ENOMEM;
+    }
+    p = take;
+    end = p + rep_len;
+    memcpy(&count, p, 8);
+    p += 8;
+    bytes = rep_len - 8 - count * 24;
+    size = count * sizeof(cache_record_t) + bytes;
+    recs = malloc(size ? size : 1);
+    if (recs == NULL) {
+        free(take);
+        return -ENOMEM;
+    }
+    dst = (unsigned char *)(recs + count);
+    for (i = 0; i < count && p + 24 <= end; i++) {
+        uint64_t kl, vl;
+        int64_t ttl;
+
+        memcpy(&kl, p, 8);
+        memcpy(&vl, p + 8, 8);
+        memcpy(&ttl, p + 16, 8);
+        p += 24;
+        memcpy(dst, p, kl);
+        recs[i].key = dst;
+        recs[i].key_len = kl;
+        dst += kl;
+        p += kl;
+        memcpy(dst, p, vl);
+        recs[i].value = dst;
+        recs[i].value_len = vl;
+        dst += vl;
+        p += vl;
+        recs[i].ttl_ms = ttl;
+    }
+    free(take);
+    *out = recs;
+    *n = (size_t)count;
+    return 0;
+}
+
+void
+cache_records_free(cache_record_t *recs)
+{
+    free(recs);
+}
+
+/* ------------------------------------------------------------------ */
+/* fetch                                                                */
+
+static void
+gc_fetch_unref(cache_t *c, gc_fetch_t *f)
+{
+    int last;
+
+    pthread_mutex_lock(&c->flock);
+    last = --f->refs == 0;
+    pthread_mutex_unlock(&c->flock);
+    if (last) {
+        free(f->key);
+        free(f->value);
+        free(f);
+    }
+}
+
+static int
+gc_fetch_result(cache_t *c, const char *ns, const void *key, size_t key_len,
+                const gc_fetch_t *f, void *buf, size_t cap, size_t *value_len)
+{
+    if (f->status == GC_FETCH_STORED)
+        return cache_get(c, ns, key, key_len, buf, cap, value_len);
+    if (f->status != 0)
+        return f->status;
+    if (value_len != NULL)
+        *value_len = f->value_len;
+    if (cap > 0)
+        memcpy(buf, f->value, f->value_len < cap ? f->value_len : cap);
+    return f->value_len > cap ? -ENOBUFS : 0;
+}
+
+int
+cache_fetch(cache_t *c, const char *ns, const void *key, size_t key_len,
+            cache_compute_fn compute, void *arg, int64_t ttl_ms, void *buf,
+            size_t cap, size_t *value_len, int timeout_ms)
+{
+    const char *nsp;
+    size_t ns_len, klen;
+    unsigned long hash;
+    unsigned char *kb;
+    gc_fetch_t *f;
+    int64_t ttl;
+    int rc;
+
+    if (value_len != NULL)
+        *value_len = 0;
+    if (!gc_cache_valid(c) || compute == NULL || gc_ns(c, ns, &nsp, &ns_len) != 0 ||
+        !gc_key_ok(key, key_len) || (buf == NULL && cap > 0) || gc_ttl(c, ttl_ms, &ttl) != 0)
+        return -EINVAL;
+    rc = cache_get(c, ns, key, key_len, buf, cap, value_len);
+    if (rc != -ENOENT)
+        return rc;
+
+    kb = gc_compose(NULL, 0, nsp, ns_len, key, key_len, &klen);
+    if (kb == NULL)
+        return -ENOMEM;
+    hash = gc_key_hash(kb, klen);
+    pthread_mutex_lock(&c->flock);
+    for (f = c->inflight; f != NULL; f = f->next)
+        if (f->hash == hash && f->klen == klen && memcmp(f->key, kb, klen) == 0)
+            break;
+    if (f != NULL) {
+        /* Someone computes it: wait for their result. */
+        int64_t deadline = timeout_ms < 0 ? -1 : gc_mono_ns() + (int64_t)timeout_ms * 1000000;
+
+        f->refs++;
+        pthread_mutex_unlock(&c->flock);
+        free(kb);
+        /* Pairs with the store of done = 1 by the computing caller. */
+        while (ck_pr_load_32(&f->done) == 0) {
+            int64_t left = deadline < 0 ? -1 : deadline - gc_mono_ns();
+
+            if (deadline >= 0 && left <= 0) {
+                gc_fetch_unref(c, f);
+                return -ETIMEDOUT;
+            }
+            gc_futex_wait(&f->done, 0, left);
+        }
+        ck_pr_fence_load();
+        rc = gc_fetch_result(c, ns, key, key_len, f, buf, cap, value_len);
+        gc_fetch_unref(c, f);
+        return rc;
+    }
+    f = calloc(1, sizeof(*f));
+    if (f == NULL) {
+        pthread_mutex_unlock(&c->flock);
+        free(kb);
+        return -ENOMEM;
+    }
+    f->key = kb;
+    f->klen = klen;
+    f->hash = hash;
+    f->refs = 1;
+    f->next = c->inflight;
+    c->inflight = f;
+    pthread_mutex_unlock(&c->flock);
+
+    /* A fetch that finished between our miss and our registration has
+     * stored the value: use it rather than compute again. */
+    rc = cache_get(c, ns, key, key_len, buf, cap, value_len);
+    if (rc == 0 || rc == -ENOBUFS) {
+        f->status = GC_FETCH_STORED;
+    } else {
+        void *v = NULL;
+        size_t vl = 0;
+
+        f->status = compute(key, key_len, arg, &v, &vl);
+        if (f->status == 0 && (v == NULL && vl > 0))
+            f->status = -EINVAL;
+        if (f->status == 0) {
+            cache_op_t op = { .kind = CACHE_OP_PUT, .ns = ns, .key = key,
+                              .key_len = key_len, .value = v, .value_len = vl,
+                              .ttl_ms = ttl_ms };
+
+            f->value = v;
+            f->value_len = vl;
+            /* Stored synchronously so a get after the fetch sees it; a
+             * failed store still hands the computed value to every caller. */
+            (void)cache_call(c, &op, timeout_ms);
+        } else {
+            free(v);
+        }
+        rc = gc_fetch_result(c, ns, key, key_len, f, buf, cap, value_len);
+    }
+    pthread_mutex_lock(&c->flock);
+    {
+        gc_fetch_t **pp;
+
+        for (pp = &c->inflight; *pp != NULL; pp = &(*pp)->next)
+            if (*pp == f) {
+                *pp = f->next;
+                break;
+            }
+    }
+    pthread_mutex_unlock(&c->flock);
+    /* The result before done = 1; pairs with the waiters' fence_load. */
+    ck_pr_fence_store();
+    ck_pr_store_32(&f->done, 1);
+    gc_futex_wake(&f->done, INT_MAX);
+    gc_fetch_unref(c, f);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Stats, transactions, errors                                          */
+
+int
+cache_stats(cache_t *c, cache_stats_t *st)
+{
+    actor_t *w;
+    int i;
+
+    if (!gc_cache_valid(c) || st == NULL)
+        return -EINVAL;
+    memset(st, 0, sizeof(*st));
+    for (i = 0; i < GC_STRIPES; i++) {
+        st->hits += ck_pr_load_64(&c->stripes[i].hits);
+        st->misses += ck_pr_load_64(&c->stripes[i].misses);
+    }
+    /* Worker-written counters: single writer, atomic stores (gc_stat_inc). */
+    st->puts = ck_pr_load_64(&c->puts);
+    st->deletes = ck_pr_load_64(&c->deletes);
+    st->expirations = ck_pr_load_64(&c->expirations);
+    st->evictions = ck_pr_load_64(&c->evictions);
+    st->entries = ck_pr_load_64(&c->table.count);
+    st->bytes = ck_pr_load_64(&c->table.bytes);
+    st->restarts = ck_pr_load_64(&c->restarts);
+    w = gc_worker_get(c);
+    st->mailbox_depth = actor_mailbox_depth(w);
+    actor_release(w);
+    return 0;
+}
+
+int
+cache_txn_get(cache_txn_t *txn, const char *ns, const void *key, size_t key_len,
+              void *buf, size_t cap, size_t *value_len)
+{
+    const char *nsp;
+    size_t ns_len;
+    gc_entry_t *e;
+
+    if (value_len != NULL)
+        *value_len = 0;
+    if (txn == NULL || gc_ns(txn->c, ns, &nsp, &ns_len) != 0 || !gc_key_ok(key, key_len) ||
+        (buf == NULL && cap > 0))
+        return -EINVAL;
+    e = gc_find_live(txn->c, nsp, ns_len, key, key_len, actor_clock_now(txn->c->clock));
+    if (e == NULL)
+        return -ENOENT;
+    if (value_len != NULL)
+        *value_len = e->value_len;
+    if (cap > 0)
+        memcpy(buf, gc_entry_value(e), e->value_len < cap ? e->value_len : cap);
+    return e->value_len > cap ? -ENOBUFS : 0;
+}
+
+int
+cache_txn_put(cache_txn_t *txn, const char *ns, const void *key, size_t key_len,
+              const void *value, size_t value_len, int64_t ttl_ms)
+{
+    const char *nsp;
+    size_t ns_len;
+    int64_t ttl;
+    gc_entry_t *e;
+
+    if (txn == NULL || gc_ns(txn->c, ns, &nsp, &ns_len) != 0 || !gc_key_ok(key, key_len) ||
+        !gc_value_ok(value, value_len) || gc_ttl(txn->c, ttl_ms, &ttl) != 0)
+        return -EINVAL;
+    e = gc_entry_new(nsp, ns_len, key, key_len, value, value_len, ttl);
+    if (e == NULL)
+        return -ENOMEM;
+    return gc_apply_put(txn->c, e);
+}
+
+int
+cache_txn_delete(cache_txn_t *txn, const char *ns, const void *key, size_t key_len)
+{
+    const char *nsp;
+    size_t ns_len;
+
+    if (txn == NULL || gc_ns(txn->c, ns, &nsp, &ns_len) != 0 || !gc_key_ok(key, key_len))
+        return -EINVAL;
+    return gc_apply_delete(txn->c, nsp, ns_len, key, key_len);
+}
+
+int
+cache_txn_reply(cache_txn_t *txn, const void *data, size_t len)
+{
+    if (txn == NULL)
+        return -EINVAL;
+    if (txn->reply == NULL)
+        return 0;  /* a cast has nobody to reply to */
+    return actor_reply_set(txn->reply, data, len);
+}
+
+const char *
+cache_strerror(int err)
+{
+    if (err == -E2BIG)
+        return "record larger than the cache's max_bytes";
+    if (err == -ESRCH)
+        return "cache stopped, or its worker is down";
+    if (err == -ENOBUFS)
+        return "value longer than the buffer (the length is reported)";
+    return actor_strerror(err);
+}
