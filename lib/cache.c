@@ -31,7 +31,7 @@
 #include "table.h"
 
 #include <ck_epoch.h>
-#include <ck_pr.h>
+#include "atomic.h"
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -151,7 +151,7 @@ gc_stopped(cache_t *c)
 {
     /* Pairs with the store under wlock in cache_stop; a stale 0 only lets
      * one more operation reach a worker that is itself stopping. */
-    return ck_pr_load_32(&c->stopped) != 0;
+    return gc_load_32(&c->stopped) != 0;
 }
 
 static gc_stripe_t *
@@ -326,7 +326,7 @@ gc_stat_inc(uint64_t *p, uint64_t n)
 {
     /* The worker is the only writer; the store is atomic for readers of
      * cache_stats (ck_pr_load_64 there). */
-    ck_pr_store_64(p, *p + n);
+    gc_store_64(p, *p + n);
 }
 
 static void
@@ -809,15 +809,12 @@ cache_free(cache_t *c)
 void
 cache_release(cache_t *c)
 {
-    bool last;
-
     if (c == NULL)
         return;
     /* Release before the decrement, acquire after the last one: every use
      * by other holders happens before the free. */
     ck_pr_fence_release();
-    ck_pr_dec_32_zero(&c->refs, &last);
-    if (last) {
+    if (gc_dec_32_is_zero(&c->refs)) {
         ck_pr_fence_acquire();
         cache_free(c);
     }
@@ -947,12 +944,12 @@ gc_spawn(cache_t *c, actor_t **old)
     if (rc != 0)
         return rc;
     if (c->started_once)
-        ck_pr_store_64(&c->restarts, c->restarts + 1);
+        gc_store_64(&c->restarts, c->restarts + 1);
     c->started_once = 1;
     *old = c->worker;
     /* Readers of the pointer (gc_worker_get) hold an epoch section; the
      * caller waits for them before dropping *old. */
-    ck_pr_store_ptr(&c->worker, w);
+    gc_store_ptr(&c->worker, w);
     ck_pr_inc_32(&c->incarnation);
     gc_futex_wake(&c->incarnation, INT_MAX);
     return 0;
@@ -1035,7 +1032,7 @@ cache_stop(cache_t *c, int timeout_ms)
         pthread_mutex_unlock(&c->wlock);
         return -ESRCH;
     }
-    ck_pr_store_32(&c->stopped, 1);
+    gc_store_32(&c->stopped, 1);
     w = actor_retain(c->worker);
     ck_pr_inc_32(&c->incarnation);
     pthread_mutex_unlock(&c->wlock);
@@ -1078,7 +1075,7 @@ gc_worker_get(cache_t *c)
     ck_epoch_begin(rec, NULL);
     /* Pairs with ck_pr_store_ptr in gc_spawn; the section keeps the actor
      * alive until our reference is taken (gc_drop_old_worker waits). */
-    w = actor_retain(ck_pr_load_ptr(&c->worker));
+    w = actor_retain(gc_load_ptr(&c->worker));
     ck_epoch_end(rec, NULL);
     return w;
 }
@@ -1230,7 +1227,7 @@ gc_send_call(cache_t *c, void *rep, size_t cap, size_t *rep_len, int timeout_ms,
     int64_t deadline = timeout_ms < 0 ? -1 : gc_mono_ns() + (int64_t)timeout_ms * 1000000;
 
     for (;;) {
-        uint32_t inc = ck_pr_load_32(&c->incarnation);
+        uint32_t inc = gc_load_32(&c->incarnation);
         int64_t left;
         actor_t *w;
         int rc, ms;
@@ -1251,11 +1248,11 @@ gc_send_call(cache_t *c, void *rep, size_t cap, size_t *rep_len, int timeout_ms,
             if (rc != -ESRCH)
                 return rc;
         }
-        if (!ck_pr_load_32((uint32_t *)&c->supervised) || gc_stopped(c))
+        if (!gc_load_32((uint32_t *)&c->supervised) || gc_stopped(c))
             return -ESRCH;
         if (left == 0)
             return -ETIMEDOUT;
-        if (ck_pr_load_32(&c->incarnation) == inc)
+        if (gc_load_32(&c->incarnation) == inc)
             gc_futex_wait(&c->incarnation, inc, left);
     }
 }
@@ -1483,7 +1480,7 @@ gc_read(cache_t *c, const char *ns, const void *key, size_t key_len, void *buf,
     e = gc_table_find(&c->table, &k);
     if (e != NULL) {
         /* Pairs with ck_pr_store_64 in gc_table_set_deadline. */
-        uint64_t dl = ck_pr_load_64(&e->deadline);
+        uint64_t dl = gc_load_64(&e->deadline);
         uint64_t now = dl != 0 ? actor_clock_now(c->clock) : 0;
 
         if (dl == 0 || dl > now) {
@@ -1499,10 +1496,11 @@ gc_read(cache_t *c, const char *ns, const void *key, size_t key_len, void *buf,
             }
             /* CLOCK bit: write only when clear, to keep hot keys' lines
              * shared between readers. */
-            if (ck_pr_load_8(&e->ref) == 0)
-                ck_pr_store_8(&e->ref, 1);
+            if (gc_load_8(&e->ref) == 0)
+                gc_store_8(&e->ref, 1);
         }
     }
+    gc_epoch_reader_done();
     ck_epoch_end(rec, NULL);
 
     if (kb != stack)
@@ -1696,7 +1694,7 @@ cache_fetch(cache_t *c, const char *ns, const void *key, size_t key_len,
         pthread_mutex_unlock(&c->flock);
         free(kb);
         /* Pairs with the store of done = 1 by the computing caller. */
-        while (ck_pr_load_32(&f->done) == 0) {
+        while (gc_load_32(&f->done) == 0) {
             int64_t left = deadline < 0 ? -1 : deadline - gc_mono_ns();
 
             if (deadline >= 0 && left <= 0) {
@@ -1764,7 +1762,7 @@ cache_fetch(cache_t *c, const char *ns, const void *key, size_t key_len,
     pthread_mutex_unlock(&c->flock);
     /* The result before done = 1; pairs with the waiters' fence_load. */
     ck_pr_fence_store();
-    ck_pr_store_32(&f->done, 1);
+    gc_store_32(&f->done, 1);
     gc_futex_wake(&f->done, INT_MAX);
     gc_fetch_unref(c, f);
     return rc;
@@ -1783,17 +1781,17 @@ cache_stats(cache_t *c, cache_stats_t *st)
         return -EINVAL;
     memset(st, 0, sizeof(*st));
     for (i = 0; i < GC_STRIPES; i++) {
-        st->hits += ck_pr_load_64(&c->stripes[i].hits);
-        st->misses += ck_pr_load_64(&c->stripes[i].misses);
+        st->hits += gc_load_64(&c->stripes[i].hits);
+        st->misses += gc_load_64(&c->stripes[i].misses);
     }
     /* Worker-written counters: single writer, atomic stores (gc_stat_inc). */
-    st->puts = ck_pr_load_64(&c->puts);
-    st->deletes = ck_pr_load_64(&c->deletes);
-    st->expirations = ck_pr_load_64(&c->expirations);
-    st->evictions = ck_pr_load_64(&c->evictions);
-    st->entries = ck_pr_load_64(&c->table.count);
-    st->bytes = ck_pr_load_64(&c->table.bytes);
-    st->restarts = ck_pr_load_64(&c->restarts);
+    st->puts = gc_load_64(&c->puts);
+    st->deletes = gc_load_64(&c->deletes);
+    st->expirations = gc_load_64(&c->expirations);
+    st->evictions = gc_load_64(&c->evictions);
+    st->entries = gc_load_64(&c->table.count);
+    st->bytes = gc_load_64(&c->table.bytes);
+    st->restarts = gc_load_64(&c->restarts);
     w = gc_worker_get(c);
     st->mailbox_depth = actor_mailbox_depth(w);
     actor_release(w);

@@ -10,7 +10,7 @@
 #include "process.h"
 #include "park.h"
 
-#include <ck_pr.h>
+#include "atomic.h"
 #include <errno.h>
 #include <stdlib.h>
 
@@ -55,7 +55,7 @@ actor_clock_now(const actor_clock_t *c)
         return (uint64_t)(gc_mono_ns() / 1000000);
     /* Pairs with the fetch-and-add in actor_clock_advance; a reader only
      * needs an untorn value, which a 64-bit atomic load gives. */
-    return ck_pr_load_64(&((actor_clock_t *)c)->now_ms);
+    return gc_load_64(&((actor_clock_t *)c)->now_ms);
 }
 
 int

@@ -23,7 +23,7 @@
 #include "mailbox.h"
 #include "park.h"
 
-#include <ck_pr.h>
+#include "atomic.h"
 #include <errno.h>
 
 void
@@ -41,8 +41,8 @@ gc_mbox_wake(gc_mbox_t *mb)
 {
     /* (3) producer side: our CAS/OR on head/attn happens before this read. */
     ck_pr_fence_atomic_load();
-    if (ck_pr_load_32(&mb->sleeping) != 0 &&
-        ck_pr_fas_32(&mb->sleeping, 0) != 0)
+    if (gc_load_32(&mb->sleeping) != 0 &&
+        gc_fas_32(&mb->sleeping, 0) != 0)
         gc_futex_wake(&mb->sleeping, 1);
 }
 
@@ -64,7 +64,7 @@ gc_mbox_push(gc_mbox_t *mb, gc_msg_t *m, int bounded)
 
     /* (1) the message's contents before the CAS that publishes it. */
     ck_pr_fence_store();
-    h = ck_pr_load_ptr(&mb->head);
+    h = gc_load_ptr(&mb->head);
     for (;;) {
         if (h == GC_MBOX_CLOSED) {
             ck_pr_dec_64(&mb->depth);
@@ -98,9 +98,9 @@ gc_mbox_take_all(gc_mbox_t *mb)
 {
     gc_msg_t *m;
 
-    if (ck_pr_load_ptr(&mb->head) == NULL)
+    if (gc_load_ptr(&mb->head) == NULL)
         return NULL;
-    m = ck_pr_fas_ptr(&mb->head, NULL);
+    m = gc_fas_ptr(&mb->head, NULL);
     /* (2) read the messages only after taking them. */
     ck_pr_fence_load();
     return gc_mbox_reverse(m);
@@ -109,7 +109,7 @@ gc_mbox_take_all(gc_mbox_t *mb)
 gc_msg_t *
 gc_mbox_close(gc_mbox_t *mb)
 {
-    gc_msg_t *m = ck_pr_fas_ptr(&mb->head, GC_MBOX_CLOSED);
+    gc_msg_t *m = gc_fas_ptr(&mb->head, GC_MBOX_CLOSED);
 
     /* (2) as in take_all. */
     ck_pr_fence_load();
@@ -135,9 +135,9 @@ gc_mbox_poke(gc_mbox_t *mb, uint32_t bits)
 static int
 gc_mbox_ready(gc_mbox_t *mb)
 {
-    gc_msg_t *h = ck_pr_load_ptr(&mb->head);
+    gc_msg_t *h = gc_load_ptr(&mb->head);
 
-    return (h != NULL && h != GC_MBOX_CLOSED) || ck_pr_load_32(&mb->attn) != 0;
+    return (h != NULL && h != GC_MBOX_CLOSED) || gc_load_32(&mb->attn) != 0;
 }
 
 void
@@ -156,10 +156,10 @@ gc_mbox_park(gc_mbox_t *mb, int64_t timeout_ns)
         gc_park_spin_end();
     }
 
-    ck_pr_fas_32(&mb->sleeping, 1);
+    gc_fas_32(&mb->sleeping, 1);
     /* (3) consumer side: sleeping = 1 before we re-read head and attn. */
     ck_pr_fence_atomic_load();
     if (!gc_mbox_ready(mb))
         gc_futex_wait(&mb->sleeping, 1, timeout_ns);
-    ck_pr_store_32(&mb->sleeping, 0);
+    gc_store_32(&mb->sleeping, 0);
 }

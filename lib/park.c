@@ -8,7 +8,7 @@
 #define _GNU_SOURCE
 #include "park.h"
 
-#include <ck_pr.h>
+#include "atomic.h"
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
@@ -24,12 +24,12 @@ gc_ncpu(void)
 {
     /* Relaxed: every thread computes the same value; a race only repeats
      * the sysconf call. */
-    unsigned int n = ck_pr_load_uint(&gc_ncpu_cached);
+    unsigned int n = gc_load_uint(&gc_ncpu_cached);
 
     if (n == 0) {
         long v = sysconf(_SC_NPROCESSORS_ONLN);
         n = v > 0 ? (unsigned int)v : 1;
-        ck_pr_store_uint(&gc_ncpu_cached, n);
+        gc_store_uint(&gc_ncpu_cached, n);
     }
     return n;
 }

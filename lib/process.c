@@ -34,7 +34,7 @@
 #include "process.h"
 #include "park.h"
 
-#include <ck_pr.h>
+#include "atomic.h"
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -94,15 +94,12 @@ gc_actor_free(actor_t *a)
 void
 actor_release(actor_t *a)
 {
-    bool last;
-
     if (a == NULL)
         return;
     /* Release: every use of a by this holder happens before the decrement.
      * Pairs with the acquire fence taken by whoever drops the last one. */
     ck_pr_fence_release();
-    ck_pr_dec_32_zero(&a->refs, &last);
-    if (last) {
+    if (gc_dec_32_is_zero(&a->refs)) {
         ck_pr_fence_acquire();
         gc_actor_free(a);
     }
@@ -119,7 +116,7 @@ actor_is_alive(const actor_t *a)
 {
     if (!actor__valid(a))
         return 0;
-    return ck_pr_load_32(&((actor_t *)a)->life) < GC_LIFE_EXITING;
+    return gc_load_32(&((actor_t *)a)->life) < GC_LIFE_EXITING;
 }
 
 size_t
@@ -127,7 +124,7 @@ actor_mailbox_depth(const actor_t *a)
 {
     if (!actor__valid(a))
         return 0;
-    return (size_t)ck_pr_load_64(&((actor_t *)a)->mbox.depth);
+    return (size_t)gc_load_64(&((actor_t *)a)->mbox.depth);
 }
 
 /* ------------------------------------------------------------------ */
@@ -221,7 +218,7 @@ gc_call_complete(gc_call_t *c, int status)
      * with the ck_pr_fence_load the caller runs after it reads DONE. */
     ck_pr_fence_store();
     for (;;) {
-        s = ck_pr_load_32(&c->state);
+        s = gc_load_32(&c->state);
         if (s == GC_CALL_ABANDONED) {
             /* The caller is gone and will never look at c again: the
              * record is ours to free (see the file comment). */
@@ -272,7 +269,7 @@ gc_call_wait(gc_call_t *c, int timeout_ms)
         int i;
 
         for (i = 0; i < GC_PARK_SPINS; i++) {
-            if (ck_pr_load_32(&c->state) == GC_CALL_DONE)
+            if (gc_load_32(&c->state) == GC_CALL_DONE)
                 break;
             ck_pr_stall();
         }
@@ -281,7 +278,7 @@ gc_call_wait(gc_call_t *c, int timeout_ms)
     for (;;) {
         int64_t left;
 
-        s = ck_pr_load_32(&c->state);
+        s = gc_load_32(&c->state);
         if (s == GC_CALL_DONE)
             break;
         left = gc_remaining_ns(deadline);
@@ -318,7 +315,7 @@ gc_call_send(actor_t *a, int (*fn)(actor_t *, void *, gc_call_t *), uint32_t tag
     c->hdr.dispose = NULL;
     c->hdr.fn = NULL;
     /* Plain store: gc_mbox_push's store fence publishes it with the rest. */
-    ck_pr_store_32(&c->state, GC_CALL_PENDING);
+    gc_store_32(&c->state, GC_CALL_PENDING);
 
     rc = gc_mbox_push(&a->mbox, &c->hdr, 0);
     if (rc != 0)
@@ -346,7 +343,7 @@ gc_call_check(actor_t *a)
 {
     if (gc_tls_self == a)
         return -EDEADLK;
-    if (ck_pr_load_32(&a->life) >= GC_LIFE_EXITING)
+    if (gc_load_32(&a->life) >= GC_LIFE_EXITING)
         return -ESRCH;
     return 0;
 }
@@ -450,7 +447,7 @@ gc_cast_dispose(gc_msg_t *m)
 int
 actor__send(actor_t *a, gc_msg_t *m, int bounded)
 {
-    if (ck_pr_load_32(&a->life) >= GC_LIFE_EXITING)
+    if (gc_load_32(&a->life) >= GC_LIFE_EXITING)
         return -ESRCH;
     return gc_mbox_push(&a->mbox, m, bounded);
 }
@@ -463,7 +460,7 @@ actor_cast(actor_t *a, uint32_t tag, const void *data, size_t len)
 
     if (!actor__valid(a) || (data == NULL && len > 0) || len > ACTOR_MSG_MAX)
         return -EINVAL;
-    if (ck_pr_load_32(&a->life) >= GC_LIFE_EXITING)
+    if (gc_load_32(&a->life) >= GC_LIFE_EXITING)
         return -ESRCH;
     m = malloc(sizeof(*m) + len);
     if (m == NULL)
@@ -509,7 +506,7 @@ actor_send_after(actor_t *a, uint64_t delay_ms, uint32_t tag, const void *data,
     pthread_mutex_lock(&a->tlock);
     /* The exit path stores EXITING before it takes tlock to free the heap,
      * so a timer inserted here is either freed by it or never inserted. */
-    if (ck_pr_load_32(&a->life) >= GC_LIFE_EXITING) {
+    if (gc_load_32(&a->life) >= GC_LIFE_EXITING) {
         rc = -ESRCH;
     } else {
         t->ref = ck_pr_faa_64(&a->next_ref, 1);
@@ -537,7 +534,7 @@ actor_cancel_timer(actor_t *a, uint64_t ref)
     if (!actor__valid(a))
         return -EINVAL;
     pthread_mutex_lock(&a->tlock);
-    life = ck_pr_load_32(&a->life);
+    life = gc_load_32(&a->life);
     t = gc_timers_remove(&a->timers, ref);
     pthread_mutex_unlock(&a->tlock);
     if (t != NULL) {
@@ -553,7 +550,7 @@ actor_cancel_timer(actor_t *a, uint64_t ref)
 static int
 gc_exit_pending(actor_t *a, int *reason)
 {
-    if ((ck_pr_load_32(&a->mbox.attn) & GC_ATTN_EXIT) == 0)
+    if ((gc_load_32(&a->mbox.attn) & GC_ATTN_EXIT) == 0)
         return 0;
     /* The lock orders the reason written by actor_exit before this read. */
     pthread_mutex_lock(&a->lock);
@@ -568,7 +565,7 @@ actor_exit(actor_t *a, int reason)
     if (!actor__valid(a))
         return -EINVAL;
     pthread_mutex_lock(&a->lock);
-    if (ck_pr_load_32(&a->life) == GC_LIFE_DEAD) {
+    if (gc_load_32(&a->life) == GC_LIFE_DEAD) {
         pthread_mutex_unlock(&a->lock);
         return -ESRCH;
     }
@@ -635,7 +632,7 @@ gc_process_exit(actor_t *a, int reason, int run_terminate)
     gc_monitor_t *mons;
 
     /* No new sends from here on (they check life, then the closed head). */
-    ck_pr_store_32(&a->life, GC_LIFE_EXITING);
+    gc_store_32(&a->life, GC_LIFE_EXITING);
     gc_drop_list(a, gc_mbox_close(&a->mbox));
     if (run_terminate && reason != ACTOR_KILLED && a->b->terminate != NULL)
         a->b->terminate(a->state, reason);
@@ -655,7 +652,7 @@ gc_process_exit(actor_t *a, int reason, int run_terminate)
     /* exit_reason before life = DEAD; pairs with the ck_pr_fence_load in
      * actor_wait after it reads DEAD. */
     ck_pr_fence_store();
-    ck_pr_store_32(&a->life, GC_LIFE_DEAD);
+    gc_store_32(&a->life, GC_LIFE_DEAD);
     pthread_mutex_unlock(&a->lock);
     gc_futex_wake(&a->life, INT_MAX);
 
@@ -677,7 +674,7 @@ actor_wait(actor_t *a, int timeout_ms, int *reason)
         return -EINVAL;
     if (gc_tls_self == a)
         return -EDEADLK;
-    while ((s = ck_pr_load_32(&a->life)) != GC_LIFE_DEAD) {
+    while ((s = gc_load_32(&a->life)) != GC_LIFE_DEAD) {
         int64_t left = gc_remaining_ns(deadline);
 
         if (left == 0)
@@ -714,7 +711,7 @@ actor_monitor(actor_t *target, actor_t *watcher, uint64_t *ref)
         *ref = 0;
     if (!actor__valid(target) || !actor__valid(watcher))
         return -EINVAL;
-    if (ck_pr_load_32(&watcher->life) >= GC_LIFE_EXITING)
+    if (gc_load_32(&watcher->life) >= GC_LIFE_EXITING)
         return -ESRCH;
     mon = calloc(1, sizeof(*mon));
     if (mon == NULL)
@@ -725,7 +722,7 @@ actor_monitor(actor_t *target, actor_t *watcher, uint64_t *ref)
         *ref = mon->ref;
 
     pthread_mutex_lock(&target->lock);
-    dead = ck_pr_load_32(&target->life) == GC_LIFE_DEAD;
+    dead = gc_load_32(&target->life) == GC_LIFE_DEAD;
     if (!dead) {
         mon->mon_next = target->monitors;
         target->monitors = mon;
@@ -924,7 +921,7 @@ gc_worker_main(void *arg)
         sem_post(&a->started);
     } else {
         a->init_rc = 0;
-        ck_pr_store_32(&a->life, GC_LIFE_RUNNING);
+        gc_store_32(&a->life, GC_LIFE_RUNNING);
         /* sem_post/sem_wait order init_rc and the state before the
          * starter reads them. */
         sem_post(&a->started);

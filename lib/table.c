@@ -11,7 +11,7 @@
 #define _GNU_SOURCE
 #include "table.h"
 
-#include <ck_pr.h>
+#include "atomic.h"
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -30,6 +30,7 @@ static pthread_once_t gc_epoch_once = PTHREAD_ONCE_INIT;
 static pthread_key_t gc_epoch_key;
 static __thread ck_epoch_record_t *gc_tls_rec;
 static unsigned long gc_hash_seed;
+static char gc_tsan_epoch_sync __attribute__((unused));
 
 /* Thread exit: free what this thread retired, then hand the record back
  * for reuse by a later thread (ck never frees records). */
@@ -171,6 +172,7 @@ gc_hs_malloc(size_t r)
 static void
 gc_block_free_cb(ck_epoch_entry_t *ep)
 {
+    GC_TSAN_ACQUIRE(&gc_tsan_epoch_sync);
     free(GC_CONTAINER(ep, gc_block_t, ep));
 }
 
@@ -245,9 +247,19 @@ gc_entry_free(gc_entry_t *e)
     free(e);
 }
 
+/* The single object every reader's section end releases and every
+ * reclamation acquires (TSan build only, see atomic.h): it states that the
+ * epoch grace period orders every earlier read before the free. */
+void
+gc_epoch_reader_done(void)
+{
+    GC_TSAN_RELEASE(&gc_tsan_epoch_sync);
+}
+
 static void
 gc_entry_free_cb(ck_epoch_entry_t *ep)
 {
+    GC_TSAN_ACQUIRE(&gc_tsan_epoch_sync);
     free(GC_CONTAINER(ep, gc_entry_t, u.ep));
 }
 
@@ -385,6 +397,9 @@ gc_table_find(gc_table_t *t, const gc_key_t *key)
 {
     void *k = ck_hs_get(&t->hs, key->hash, key);
 
+    /* ck_hs_set published the entry (TSan cannot see inside libck). */
+    if (k != NULL)
+        GC_TSAN_ACQUIRE(k);
     return k != NULL ? GC_CONTAINER(k, gc_entry_t, key) : NULL;
 }
 
@@ -394,8 +409,8 @@ gc_table_account(gc_table_t *t, const gc_entry_t *e, int sign)
     uint64_t sz = e->key.len + e->value_len;
 
     /* Stores for stats readers (cache_stats); the writer is alone. */
-    ck_pr_store_64(&t->bytes, sign > 0 ? t->bytes + sz : t->bytes - sz);
-    ck_pr_store_64(&t->count, sign > 0 ? t->count + 1 : t->count - 1);
+    gc_store_64(&t->bytes, sign > 0 ? t->bytes + sz : t->bytes - sz);
+    gc_store_64(&t->count, sign > 0 ? t->count + 1 : t->count - 1);
 }
 
 /* Remove e from the dense array and the heap (not from ck_hs). */
@@ -440,6 +455,7 @@ gc_table_insert(gc_table_t *t, gc_entry_t *e, uint64_t now)
     e->ref = 1;
     e->heap_idx = 0;
     /* Publishes e: ck_hs orders e's contents before the slot store. */
+    GC_TSAN_RELEASE(&e->key);
     if (!ck_hs_set(&t->hs, e->key.hash, &e->key, &prev))
         return -ENOMEM;
     e->slot = (uint32_t)t->n;
@@ -476,7 +492,7 @@ gc_table_set_deadline(gc_table_t *t, gc_entry_t *e, uint64_t deadline)
         return -ENOMEM;
     /* Readers check expiry with ck_pr_load_64 on this word: the new
      * deadline is one atomic store, so a reader sees the old or the new. */
-    ck_pr_store_64(&e->deadline, deadline);
+    gc_store_64(&e->deadline, deadline);
     if (deadline == 0) {
         gc_heap_remove(t, e);
     } else if (e->heap_idx == 0) {
@@ -523,8 +539,8 @@ gc_table_evict_one(gc_table_t *t, const gc_entry_t *keep)
             t->hand++;
             continue;
         }
-        if (ck_pr_load_8(&e->ref)) {
-            ck_pr_store_8(&e->ref, 0);
+        if (gc_load_8(&e->ref)) {
+            gc_store_8(&e->ref, 0);
             t->hand++;
             continue;
         }

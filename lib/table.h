@@ -143,6 +143,10 @@ void gc_epoch_poll(void);
  * free everything this thread retired. */
 void gc_epoch_barrier(void);
 
+/* A reader calls this just before ck_epoch_end (a no-op outside TSan
+ * builds: see atomic.h). */
+void gc_epoch_reader_done(void);
+
 /* Entries this thread retired that are not yet freed. */
 unsigned int gc_epoch_pending(void);
 
