@@ -15,7 +15,7 @@
  *     terminate runs once, on the worker thread, before the thread ends.
  *
  * Handles.  An actor_t * is a reference-counted handle.  Every function that
- * returns one (actor_start, actor_whereis, actor_self_ref) hands the caller a
+ * returns one (actor_start, actor_whereis, actor_retain) hands the caller a
  * reference that the caller must drop with actor_release().  The memory of a
  * process stays valid while any reference exists, so a handle never dangles:
  * using the handle of a process that has exited returns -ESRCH.
