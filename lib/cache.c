@@ -90,7 +90,8 @@ struct cache {
 
     pthread_mutex_t wlock;   /* guards worker changes, supervised, stopped */
     actor_t *worker;         /* current incarnation; read in epoch sections */
-    int supervised;
+    uint32_t supervised;     /* 1 once a supervisor started a worker;
+                                gc_store_32 under wlock, gc_load_32 by callers */
     int started_once;
     uint64_t restarts;
 
@@ -989,7 +990,7 @@ cache_child_start(void *arg, actor_t **out)
     }
     rc = gc_spawn(c, &old);
     if (rc == 0) {
-        c->supervised = 1;
+        gc_store_32(&c->supervised, 1);
         *out = actor_retain(c->worker);
     }
     pthread_mutex_unlock(&c->wlock);
@@ -1248,7 +1249,7 @@ gc_send_call(cache_t *c, void *rep, size_t cap, size_t *rep_len, int timeout_ms,
             if (rc != -ESRCH)
                 return rc;
         }
-        if (!gc_load_32((uint32_t *)&c->supervised) || gc_stopped(c))
+        if (!gc_load_32(&c->supervised) || gc_stopped(c))
             return -ESRCH;
         if (left == 0)
             return -ETIMEDOUT;
