@@ -421,17 +421,21 @@ gc_find_live(cache_t *c, const char *ns, size_t ns_len, const void *key,
     return e;
 }
 
+/* Delete: an entry whose deadline has passed is absent (-ENOENT) like
+ * for a get, but it is removed all the same, counted as an expiration. */
 static int
 gc_apply_delete(cache_t *c, const char *ns, size_t ns_len, const void *key,
                 size_t key_len)
 {
     gc_entry_t *e = gc_find(c, ns, ns_len, key, key_len);
+    int expired;
 
     if (e == NULL)
         return -ENOENT;
+    expired = e->deadline != 0 && e->deadline <= actor_clock_now(c->clock);
     gc_table_remove(&c->table, e);
-    gc_stat_inc(&c->deletes, 1);
-    return 0;
+    gc_stat_inc(expired ? &c->expirations : &c->deletes, 1);
+    return expired ? -ENOENT : 0;
 }
 
 /* Parsed view of one request and its bytes. */

@@ -158,13 +158,20 @@ typedef struct gc_block {
     max_align_t align[];
 } gc_block_t;
 
+/* Set when the map allocator fails: ck_hs_grow returns false both when the
+ * map is already large enough and when it ran out of memory, and this tells
+ * the two apart (writer thread only). */
+static __thread int gc_hs_alloc_failed;
+
 static void *
 gc_hs_malloc(size_t r)
 {
     gc_block_t *b = malloc(sizeof(*b) + r);
 
-    if (b == NULL)
+    if (b == NULL) {
+        gc_hs_alloc_failed = 1;
         return NULL;
+    }
     b->size = r;
     return b + 1;
 }
@@ -434,7 +441,10 @@ gc_table_reserve(gc_table_t *t, size_t n)
     if (gc_grow(&t->all, &t->cap, t->n + n) != 0 ||
         gc_grow(&t->heap, &t->hcap, t->hn + n) != 0)
         return -ENOMEM;
-    if (!ck_hs_grow(&t->hs, (unsigned long)(t->n + n) * 2))
+    /* ck_hs grows itself past half full; ask for that room up front so no
+     * insert of the batch has to allocate. */
+    gc_hs_alloc_failed = 0;
+    if (!ck_hs_grow(&t->hs, (unsigned long)(t->n + n) * 4) && gc_hs_alloc_failed)
         return -ENOMEM;
     return 0;
 }

@@ -3,7 +3,10 @@
 #   plain  -Werror build                    (build/plain)
 #   asan   AddressSanitizer + UBSan          (build/asan)
 #   tsan   ThreadSanitizer, ck builtins on   (build/tsan)
-# Usage: bash tests/run.sh [plain|asan|tsan ...]   (default: all three)
+# and then runs the differential fuzz target for 60 s (clang, libFuzzer +
+# ASan; the corpus is also replayed by every build above):
+#   fuzz                                     (build/fuzz)
+# Usage: bash tests/run.sh [plain|asan|tsan|fuzz ...]   (default: all four)
 # Installs missing packages first (tests/install-deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +14,7 @@ cd "$(dirname "$0")/.."
 bash tests/install-deps.sh
 
 modes=("$@")
-[ ${#modes[@]} -gt 0 ] || modes=(plain asan tsan)
+[ ${#modes[@]} -gt 0 ] || modes=(plain asan tsan fuzz)
 jobs=$(nproc 2>/dev/null || echo 2)
 
 # Sanitizer settings: fail on the first report; keep Check's fork mode.
@@ -19,12 +22,29 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp"
 
+run_fuzz() {
+  bash tests/install-deps.sh clang libclang-rt-dev
+  echo "=== gencache tests: fuzz (60 s, libFuzzer + ASan)"
+  CC=clang cmake -S . -B build/fuzz -DGC_WERROR=ON -DGC_FUZZ=ON -DGC_ASAN=ON \
+    -DGC_BUILD_EXAMPLES=OFF -DGC_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build build/fuzz -j"$jobs" --target fuzz_cache
+  local corpus
+  corpus=$(mktemp -d)
+  cp tests/fuzz/corpus/* "$corpus"/
+  ./build/fuzz/tests/fuzz_cache -max_total_time=60 -timeout=10 -print_final_stats=1 "$corpus" 2>&1 | tail -12
+  rm -rf "$corpus"
+}
+
 for mode in "${modes[@]}"; do
+  if [ "$mode" = fuzz ]; then
+    run_fuzz
+    continue
+  fi
   case "$mode" in
     plain) flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo) ;;
     asan)  flags=(-DCMAKE_BUILD_TYPE=Debug -DGC_ASAN=ON) ;;
     tsan)  flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DGC_TSAN=ON) ;;
-    *) echo "run.sh: unknown mode '$mode' (plain, asan, tsan)" >&2; exit 2 ;;
+    *) echo "run.sh: unknown mode '$mode' (plain, asan, tsan, fuzz)" >&2; exit 2 ;;
   esac
   echo "=== gencache tests: $mode build"
   cmake -S . -B "build/$mode" -DGC_WERROR=ON "${flags[@]}" >/dev/null
