@@ -26,6 +26,7 @@
 #define _GNU_SOURCE
 #include <gencache/cache.h>
 
+#include "alloc.h"
 #include "park.h"
 #include "process.h"
 #include "table.h"
@@ -218,7 +219,7 @@ gc_compose(unsigned char *stack, size_t stack_len, const char *ns, size_t ns_len
     unsigned char *p = stack;
 
     *len = ns_len + 1 + key_len;
-    if (*len > stack_len && (p = malloc(*len)) == NULL)
+    if (*len > stack_len && (p = gc_malloc(*len)) == NULL)
         return NULL;
     memcpy(p, ns, ns_len);
     p[ns_len] = '\0';
@@ -405,7 +406,7 @@ gc_find(cache_t *c, const char *ns, size_t ns_len, const void *key, size_t key_l
     k.hash = gc_key_hash(buf, k.len);
     e = gc_table_find(&c->table, &k);
     if (buf != stack)
-        free(buf);
+        gc_free(buf);
     return e;
 }
 
@@ -479,7 +480,7 @@ gc_apply_batch(cache_t *c, const gc_view_t *v)
     const unsigned char *p = v->next;
     int rc = 0;
 
-    es = calloc(n ? n : 1, sizeof(*es));
+    es = gc_calloc(n ? n : 1, sizeof(*es));
     if (es == NULL)
         return -ENOMEM;
     for (i = 0; i < n; i++) {
@@ -499,7 +500,7 @@ gc_apply_batch(cache_t *c, const gc_view_t *v)
     if (rc != 0) {
         for (i = 0; i < n; i++)
             gc_entry_free(es[i]);
-        free(es);
+        gc_free(es);
         return rc;
     }
     for (i = 0; i < n; i++) {
@@ -510,7 +511,7 @@ gc_apply_batch(cache_t *c, const gc_view_t *v)
             gc_stat_inc(&c->puts, 1);
     }
     gc_evict(c, NULL);
-    free(es);
+    gc_free(es);
     return 0;
 }
 
@@ -587,7 +588,7 @@ gc_reply_all(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
     unsigned char *out;
     size_t i;
 
-    hits = malloc((c->table.n ? c->table.n : 1) * sizeof(*hits));
+    hits = gc_malloc((c->table.n ? c->table.n : 1) * sizeof(*hits));
     if (hits == NULL)
         return -ENOMEM;
     for (i = 0; i < c->table.n; i++) {
@@ -604,7 +605,7 @@ gc_reply_all(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
     }
     qsort(hits, n, sizeof(*hits), gc_record_cmp);
     if (size > ACTOR_MSG_MAX || (out = actor_reply_buf(reply, size)) == NULL) {
-        free(hits);
+        gc_free(hits);
         return size > ACTOR_MSG_MAX ? -E2BIG : -ENOMEM;
     }
     memcpy(out, &n, sizeof(n));
@@ -623,7 +624,7 @@ gc_reply_all(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
         memcpy(out, gc_entry_value(e), vl);
         out += vl;
     }
-    free(hits);
+    gc_free(hits);
     return 0;
 }
 
@@ -687,7 +688,7 @@ gc_call_fn(actor_t *self, void *state, gc_call_t *call)
 static void
 gc_cast_dispose(gc_msg_t *m)
 {
-    free(m);
+    gc_free(m);
 }
 
 static void
@@ -698,7 +699,7 @@ gc_cast_fn(void *state, gc_msg_t *m)
 
     gc_parse((const unsigned char *)cm->data, &v);
     (void)gc_apply(state, &v, NULL);
-    free(cm);
+    gc_free(cm);
 }
 
 /* A cast put is the entry itself. */
@@ -808,7 +809,7 @@ cache_free(cache_t *c)
     pthread_mutex_destroy(&c->wlock);
     pthread_mutex_destroy(&c->flock);
     c->magic = 0;
-    free(c);
+    gc_free(c);
 }
 
 void
@@ -902,7 +903,7 @@ cache_new(const cache_opts_t *opts, cache_t **out)
         (opts->keep_data != 0 && opts->keep_data != 1) ||
         (opts->clock != NULL && !actor__clock_is_manual(opts->clock)))
         return -EINVAL;
-    c = calloc(1, sizeof(*c));
+    c = gc_calloc(1, sizeof(*c));
     if (c == NULL)
         return -ENOMEM;
     c->magic = GC_CACHE_MAGIC;
@@ -1308,7 +1309,7 @@ cache_call(cache_t *c, const cache_op_t *op, int timeout_ms)
                     rc = -ENOBUFS;
             }
         }
-        free(take);
+        gc_free(take);
         return rc;
     }
     rc = gc_send_call(c, op->buf, op->kind == CACHE_OP_USER ? op->cap : 0, &rep_len,
@@ -1357,7 +1358,7 @@ cache_cast(cache_t *c, const cache_op_t *op)
                 gc_entry_free(e);
         }
     } else {
-        gc_cast_msg_t *m = malloc(sizeof(*m) + (size_t)size);
+        gc_cast_msg_t *m = gc_malloc(sizeof(*m) + (size_t)size);
 
         if (m == NULL) {
             rc = -ENOMEM;
@@ -1371,7 +1372,7 @@ cache_cast(cache_t *c, const cache_op_t *op)
             gc_op_encode(c, op, (unsigned char *)m->data);
             rc = actor__send(w, &m->hdr, 1);
             if (rc != 0)
-                free(m);
+                gc_free(m);
         }
     }
     actor_release(w);
@@ -1474,7 +1475,7 @@ gc_read(cache_t *c, const char *ns, const void *key, size_t key_len, void *buf,
     kb = gc_compose(stack, sizeof(stack), nsp, ns_len, key, key_len, &k.len);
     if (rec == NULL || kb == NULL) {
         if (kb != stack)
-            free(kb);
+            gc_free(kb);
         return -ENOMEM;
     }
     k.bytes = kb;
@@ -1509,7 +1510,7 @@ gc_read(cache_t *c, const char *ns, const void *key, size_t key_len, void *buf,
     ck_epoch_end(rec, NULL);
 
     if (kb != stack)
-        free(kb);
+        gc_free(kb);
     if (buf != NULL) {
         /* Stripe counters: relaxed atomic increments, read by cache_stats. */
         if (rc == -ENOENT)
@@ -1581,7 +1582,7 @@ cache_all(cache_t *c, const char *ns, const char *pattern, cache_record_t **out,
     (void)gc_req_write(buf, &op, nsp, ns_len, 0);
     rc = gc_send_call(c, NULL, 0, &rep_len, timeout_ms, &take);
     if (rc != 0 || take == NULL) {
-        free(take);
+        gc_free(take);
         return rc != 0 ? rc : -ENOMEM;
     }
     p = take;
@@ -1590,9 +1591,9 @@ cache_all(cache_t *c, const char *ns, const char *pattern, cache_record_t **out,
     p += 8;
     bytes = rep_len - 8 - count * 24;
     size = count * sizeof(cache_record_t) + bytes;
-    recs = malloc(size ? size : 1);
+    recs = gc_malloc(size ? size : 1);
     if (recs == NULL) {
-        free(take);
+        gc_free(take);
         return -ENOMEM;
     }
     dst = (unsigned char *)(recs + count);
@@ -1616,7 +1617,7 @@ cache_all(cache_t *c, const char *ns, const char *pattern, cache_record_t **out,
         p += vl;
         recs[i].ttl_ms = ttl;
     }
-    free(take);
+    gc_free(take);
     *out = recs;
     *n = (size_t)count;
     return 0;
@@ -1625,7 +1626,7 @@ cache_all(cache_t *c, const char *ns, const char *pattern, cache_record_t **out,
 void
 cache_records_free(cache_record_t *recs)
 {
-    free(recs);
+    gc_free(recs);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1640,9 +1641,9 @@ gc_fetch_unref(cache_t *c, gc_fetch_t *f)
     last = --f->refs == 0;
     pthread_mutex_unlock(&c->flock);
     if (last) {
-        free(f->key);
-        free(f->value);
-        free(f);
+        gc_free(f->key);
+        free(f->value);   /* from the compute function: C library */
+        gc_free(f);
     }
 }
 
@@ -1697,7 +1698,7 @@ cache_fetch(cache_t *c, const char *ns, const void *key, size_t key_len,
 
         f->refs++;
         pthread_mutex_unlock(&c->flock);
-        free(kb);
+        gc_free(kb);
         /* Pairs with the store of done = 1 by the computing caller. */
         while (gc_load_32(&f->done) == 0) {
             int64_t left = deadline < 0 ? -1 : deadline - gc_mono_ns();
@@ -1713,10 +1714,10 @@ cache_fetch(cache_t *c, const char *ns, const void *key, size_t key_len,
         gc_fetch_unref(c, f);
         return rc;
     }
-    f = calloc(1, sizeof(*f));
+    f = gc_calloc(1, sizeof(*f));
     if (f == NULL) {
         pthread_mutex_unlock(&c->flock);
-        free(kb);
+        gc_free(kb);
         return -ENOMEM;
     }
     f->key = kb;
@@ -1750,7 +1751,7 @@ cache_fetch(cache_t *c, const char *ns, const void *key, size_t key_len,
              * failed store still hands the computed value to every caller. */
             (void)cache_call(c, &op, timeout_ms);
         } else {
-            free(v);
+            free(v);          /* from the compute function: C library */
         }
         rc = gc_fetch_result(c, ns, key, key_len, f, buf, cap, value_len);
     }

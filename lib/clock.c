@@ -7,6 +7,7 @@
  * its due timers.  The list is guarded by a mutex: attaching, detaching and
  * advancing are rare.
  */
+#include "alloc.h"
 #include "process.h"
 #include "park.h"
 
@@ -32,7 +33,7 @@ actor_clock_manual_new(uint64_t start_ms, actor_clock_t **out)
     if (out == NULL)
         return -EINVAL;
     *out = NULL;
-    c = calloc(1, sizeof(*c));
+    c = gc_calloc(1, sizeof(*c));
     if (c == NULL)
         return -ENOMEM;
     c->magic = GC_CLOCK_MAGIC;
@@ -85,7 +86,7 @@ actor__clock_attach(actor_clock_t *c, actor_t *a)
     pthread_mutex_lock(&c->lock);
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 8;
-        actor_t **p = realloc(c->procs, cap * sizeof(*p));
+        actor_t **p = gc_realloc(c->procs, cap * sizeof(*p));
 
         if (p == NULL) {
             rc = -ENOMEM;
@@ -131,7 +132,7 @@ actor_clock_free(actor_clock_t *c)
         return -EBUSY;
     c->magic = 0;
     pthread_mutex_destroy(&c->lock);
-    free(c->procs);
-    free(c);
+    gc_free(c->procs);
+    gc_free(c);
     return 0;
 }

@@ -20,6 +20,7 @@
  * the stack was not empty, the consumer has not yet taken the earlier
  * message, and the producer that pushed onto the empty stack wakes it.
  */
+#include "alloc.h"
 #include "mailbox.h"
 #include "park.h"
 

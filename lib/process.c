@@ -31,6 +31,7 @@
  * life = DEAD (waking actor_wait), and sends the DOWN notices.
  */
 #define _GNU_SOURCE
+#include "alloc.h"
 #include "process.h"
 #include "park.h"
 
@@ -88,7 +89,7 @@ gc_actor_free(actor_t *a)
     pthread_mutex_destroy(&a->lock);
     pthread_mutex_destroy(&a->tlock);
     sem_destroy(&a->started);
-    free(a);
+    gc_free(a);
 }
 
 void
@@ -137,9 +138,9 @@ gc_call_free(void *p)
 
     if (c == NULL)
         return;
-    free(c->req);
-    free(c->rep);
-    free(c);
+    gc_free(c->req);
+    gc_free(c->rep);
+    gc_free(c);
 }
 
 static void
@@ -156,11 +157,11 @@ gc_call_get(void)
     if (c != NULL)
         return c;
     pthread_once(&gc_call_once, gc_call_key_init);
-    c = calloc(1, sizeof(*c));
+    c = gc_calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
     if (pthread_setspecific(gc_call_key, c) != 0) {
-        free(c);
+        gc_free(c);
         return NULL;
     }
     gc_tls_call = c;
@@ -186,7 +187,7 @@ gc_buf_reserve(unsigned char **buf, size_t *cap, size_t len)
     n = *cap ? *cap : 64;
     while (n < len)
         n *= 2;
-    p = realloc(*buf, n);
+    p = gc_realloc(*buf, n);
     if (p == NULL)
         return -ENOMEM;
     *buf = p;
@@ -198,7 +199,7 @@ static void
 gc_buf_trim(unsigned char **buf, size_t *cap)
 {
     if (*cap > GC_CALL_KEEP_BYTES) {
-        free(*buf);
+        gc_free(*buf);
         *buf = NULL;
         *cap = 0;
     }
@@ -441,7 +442,7 @@ actor_reply_set(actor_reply_t *reply, const void *data, size_t len)
 static void
 gc_cast_dispose(gc_msg_t *m)
 {
-    free(m);
+    gc_free(m);
 }
 
 int
@@ -462,7 +463,7 @@ actor_cast(actor_t *a, uint32_t tag, const void *data, size_t len)
         return -EINVAL;
     if (gc_load_32(&a->life) >= GC_LIFE_EXITING)
         return -ESRCH;
-    m = malloc(sizeof(*m) + len);
+    m = gc_malloc(sizeof(*m) + len);
     if (m == NULL)
         return -ENOMEM;
     m->hdr.kind = GC_MSG_CAST;
@@ -474,7 +475,7 @@ actor_cast(actor_t *a, uint32_t tag, const void *data, size_t len)
         memcpy(m->data, data, len);
     rc = actor__send(a, &m->hdr, 1);
     if (rc != 0)
-        free(m);
+        gc_free(m);
     return rc;
 }
 
@@ -493,7 +494,7 @@ actor_send_after(actor_t *a, uint64_t delay_ms, uint32_t tag, const void *data,
         *ref = 0;
     if (!actor__valid(a) || (data == NULL && len > 0) || len > ACTOR_MSG_MAX)
         return -EINVAL;
-    t = malloc(sizeof(*t) + len);
+    t = gc_malloc(sizeof(*t) + len);
     if (t == NULL)
         return -ENOMEM;
     now = actor_clock_now(a->clock);
@@ -516,7 +517,7 @@ actor_send_after(actor_t *a, uint64_t delay_ms, uint32_t tag, const void *data,
         *ref = t->ref;
     pthread_mutex_unlock(&a->tlock);
     if (rc != 0) {
-        free(t);
+        gc_free(t);
         return rc;
     }
     /* A new earliest deadline must shorten the worker's sleep. */
@@ -538,7 +539,7 @@ actor_cancel_timer(actor_t *a, uint64_t ref)
     t = gc_timers_remove(&a->timers, ref);
     pthread_mutex_unlock(&a->tlock);
     if (t != NULL) {
-        free(t);
+        gc_free(t);
         return 0;
     }
     return life >= GC_LIFE_EXITING ? -ESRCH : -ENOENT;
@@ -584,7 +585,7 @@ gc_monitor_dispose(gc_msg_t *m)
     gc_monitor_t *mon = (gc_monitor_t *)m;
 
     actor_release(mon->who);
-    free(mon);
+    gc_free(mon);
 }
 
 /* Send a DOWN (the monitor itself) to its watcher; consumes mon. */
@@ -713,7 +714,7 @@ actor_monitor(actor_t *target, actor_t *watcher, uint64_t *ref)
         return -EINVAL;
     if (gc_load_32(&watcher->life) >= GC_LIFE_EXITING)
         return -ESRCH;
-    mon = calloc(1, sizeof(*mon));
+    mon = gc_calloc(1, sizeof(*mon));
     if (mon == NULL)
         return -ENOMEM;
     mon->ref = ck_pr_faa_64(&target->next_ref, 1);
@@ -752,7 +753,7 @@ actor_demonitor(actor_t *target, uint64_t ref)
     if (mon == NULL)
         return -ENOENT;
     actor_release(mon->watcher);
-    free(mon);
+    gc_free(mon);
     return 0;
 }
 
@@ -843,7 +844,7 @@ gc_fire_timers(actor_t *a, int *reason)
             info.msg.len = t->len;
             a->b->handle_info(a->state, &info);
         }
-        free(t);
+        gc_free(t);
     }
 }
 
@@ -953,7 +954,7 @@ actor_start(const actor_behaviour_t *b, void *arg, const actor_opts_t *opts,
     if (opts->clock != NULL && !actor__clock_is_manual(opts->clock))
         return -EINVAL;
 
-    a = calloc(1, sizeof(*a));
+    a = gc_calloc(1, sizeof(*a));
     if (a == NULL)
         return -ENOMEM;
     a->magic = GC_ACTOR_MAGIC;

@@ -9,6 +9,7 @@
  * an exiting process removes its entry (actor__registry_drop) before its
  * thread drops the thread's reference, so an entry never outlives its process.
  */
+#include "alloc.h"
 #include "process.h"
 
 #include <errno.h>
@@ -61,7 +62,7 @@ actor__registry_add(actor_t *a, const char *name)
     gc_reg_entry_t **pp, *e;
     int rc = 0;
 
-    e = malloc(sizeof(*e));
+    e = gc_malloc(sizeof(*e));
     if (e == NULL)
         return -ENOMEM;
     pthread_mutex_lock(&gc_reg_lock);
@@ -84,7 +85,7 @@ actor__registry_add(actor_t *a, const char *name)
     e = NULL;
 out:
     pthread_mutex_unlock(&gc_reg_lock);
-    free(e);
+    gc_free(e);
     return rc;
 }
 
@@ -96,7 +97,7 @@ gc_reg_unlink(gc_reg_entry_t **pp)
     *pp = e->next;
     e->proc->has_name = 0;
     e->proc->name[0] = '\0';
-    free(e);
+    gc_free(e);
 }
 
 void

@@ -9,6 +9,7 @@
  * ck_pr_load_64 in the reader) and `ref` (advisory, single-byte atomics).
  */
 #define _GNU_SOURCE
+#include "alloc.h"
 #include "table.h"
 
 #include "atomic.h"
@@ -166,7 +167,7 @@ static __thread int gc_hs_alloc_failed;
 static void *
 gc_hs_malloc(size_t r)
 {
-    gc_block_t *b = malloc(sizeof(*b) + r);
+    gc_block_t *b = gc_malloc(sizeof(*b) + r);
 
     if (b == NULL) {
         gc_hs_alloc_failed = 1;
@@ -180,7 +181,7 @@ static void
 gc_block_free_cb(ck_epoch_entry_t *ep)
 {
     GC_TSAN_ACQUIRE(&gc_tsan_epoch_sync);
-    free(GC_CONTAINER(ep, gc_block_t, ep));
+    gc_free(GC_CONTAINER(ep, gc_block_t, ep));
 }
 
 static void
@@ -196,7 +197,7 @@ gc_hs_free(void *p, size_t size, bool defer)
     if (defer && (rec = gc_epoch_record()) != NULL)
         ck_epoch_call(rec, &b->ep, gc_block_free_cb);
     else
-        free(b);
+        gc_free(b);
 }
 
 static void *
@@ -225,7 +226,7 @@ gc_entry_new(const char *ns, size_t ns_len, const void *key, size_t key_len,
              const void *value, size_t value_len, int64_t ttl_ms)
 {
     size_t klen = ns_len + 1 + key_len;
-    gc_entry_t *e = malloc(sizeof(*e) + klen + value_len);
+    gc_entry_t *e = gc_malloc(sizeof(*e) + klen + value_len);
 
     if (e == NULL)
         return NULL;
@@ -251,7 +252,7 @@ gc_entry_new(const char *ns, size_t ns_len, const void *key, size_t key_len,
 void
 gc_entry_free(gc_entry_t *e)
 {
-    free(e);
+    gc_free(e);
 }
 
 /* The single object every reader's section end releases and every
@@ -267,7 +268,7 @@ static void
 gc_entry_free_cb(ck_epoch_entry_t *ep)
 {
     GC_TSAN_ACQUIRE(&gc_tsan_epoch_sync);
-    free(GC_CONTAINER(ep, gc_entry_t, u.ep));
+    gc_free(GC_CONTAINER(ep, gc_entry_t, u.ep));
 }
 
 static void
@@ -281,7 +282,7 @@ gc_entry_retire(gc_entry_t *e)
         ck_epoch_call(rec, &e->u.ep, gc_entry_free_cb);
     } else {
         ck_epoch_synchronize_wait(&gc_epoch, NULL, NULL);
-        free(e);
+        gc_free(e);
     }
 }
 
@@ -347,7 +348,7 @@ gc_grow(void *pp, size_t *cap, size_t need)
         return 0;
     while (n < need)
         n *= 2;
-    v = realloc(*p, n * sizeof(*v));
+    v = gc_realloc(*p, n * sizeof(*v));
     if (v == NULL)
         return -ENOMEM;
     *p = v;
@@ -392,10 +393,10 @@ gc_table_destroy(gc_table_t *t)
     size_t i;
 
     for (i = 0; i < t->n; i++)
-        free(t->all[i]);
+        gc_free(t->all[i]);
     ck_hs_destroy(&t->hs);
-    free(t->all);
-    free(t->heap);
+    gc_free(t->all);
+    gc_free(t->heap);
     memset(t, 0, sizeof(*t));
 }
 

@@ -1,6 +1,7 @@
 /*
  * Binary min-heap of timers (see timers.h).
  */
+#include "alloc.h"
 #include "timers.h"
 
 #include <errno.h>
@@ -66,8 +67,8 @@ gc_timers_fini(gc_timer_heap_t *h)
     size_t i;
 
     for (i = 0; i < h->n; i++)
-        free(h->v[i]);
-    free(h->v);
+        gc_free(h->v[i]);
+    gc_free(h->v);
     gc_timers_init(h);
 }
 
@@ -76,7 +77,7 @@ gc_timers_insert(gc_timer_heap_t *h, gc_timer_t *t)
 {
     if (h->n == h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 16;
-        gc_timer_t **v = realloc(h->v, cap * sizeof(*v));
+        gc_timer_t **v = gc_realloc(h->v, cap * sizeof(*v));
 
         if (v == NULL)
             return -ENOMEM;
