@@ -15,8 +15,9 @@
  * differs between the builds.
  *
  * libck.so itself is not instrumented, so TSan cannot see the ordering that
- * ck_hs publication and ck_epoch reclamation provide.  GC_TSAN_RELEASE and
- * GC_TSAN_ACQUIRE state those two happens-before edges explicitly (table.c);
+ * ck_hs publication, ck_epoch reclamation and ck_epoch record recycling
+ * provide.  GC_TSAN_RELEASE and GC_TSAN_ACQUIRE state those three
+ * happens-before edges explicitly (table.c);
  * they compile to nothing outside the TSan build.
  */
 #ifndef GC_ATOMIC_H

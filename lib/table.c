@@ -42,6 +42,9 @@ gc_epoch_thread_exit(void *p)
 
     if (rec->n_pending > 0)
         ck_epoch_barrier(rec);
+    /* Hand-off to the thread that recycles it (inside libck: TSan needs
+     * the edge stated, see atomic.h). */
+    GC_TSAN_RELEASE(rec);
     ck_epoch_unregister(rec);
 }
 
@@ -67,6 +70,8 @@ gc_epoch_record(void)
         return rec;
     pthread_once(&gc_epoch_once, gc_epoch_global_init);
     rec = ck_epoch_recycle(&gc_epoch, NULL);
+    if (rec != NULL)
+        GC_TSAN_ACQUIRE(rec);
     if (rec == NULL) {
         rec = aligned_alloc(CK_MD_CACHELINE, sizeof(*rec));
         if (rec == NULL)
@@ -384,6 +389,7 @@ gc_table_init(gc_table_t *t)
     if (!ck_hs_init(&t->hs, CK_HS_MODE_OBJECT | CK_HS_MODE_SPMC | CK_HS_MODE_DELETE,
                     gc_hs_hash, gc_hs_compare, &gc_hs_allocator, 64, gc_hash_seed))
         return -ENOMEM;
+    t->ready = 1;
     return 0;
 }
 
@@ -394,7 +400,8 @@ gc_table_destroy(gc_table_t *t)
 
     for (i = 0; i < t->n; i++)
         gc_free(t->all[i]);
-    ck_hs_destroy(&t->hs);
+    if (t->ready)
+        ck_hs_destroy(&t->hs);  /* not after a failed ck_hs_init */
     gc_free(t->all);
     gc_free(t->heap);
     memset(t, 0, sizeof(*t));

@@ -76,6 +76,7 @@ gc_entry_user_key(const gc_entry_t *e)
 
 typedef struct gc_table {
     ck_hs_t hs;
+    int ready;             /* ck_hs_init succeeded */
     gc_entry_t **all;      /* dense array, writer only */
     size_t n, cap;
     size_t hand;           /* CLOCK hand */
