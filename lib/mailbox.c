@@ -26,6 +26,7 @@
 
 #include "atomic.h"
 #include <errno.h>
+#include <limits.h>
 
 void
 gc_mbox_init(gc_mbox_t *mb, size_t limit)
@@ -35,6 +36,8 @@ gc_mbox_init(gc_mbox_t *mb, size_t limit)
     mb->attn = 0;
     mb->depth = 0;
     mb->limit = limit;
+    mb->space_seq = 0;
+    mb->space_waiters = 0;
 }
 
 static void
@@ -124,6 +127,36 @@ gc_mbox_consumed(gc_mbox_t *mb, size_t n)
 {
     /* Counter only; see gc_mbox_push. */
     ck_pr_sub_64(&mb->depth, n);
+    /* Waiters for room re-check at least every GC_SPACE_POLL_NS, so this
+     * wake-up needs no Dekker handshake: a missed one costs that long. */
+    if (mb->limit != 0 && gc_load_32(&mb->space_waiters) != 0) {
+        ck_pr_inc_32(&mb->space_seq);
+        gc_futex_wake(&mb->space_seq, INT_MAX);
+    }
+}
+
+/* Longest sleep of a caller waiting for room (1 ms). */
+#define GC_SPACE_POLL_NS 1000000
+
+int
+gc_mbox_push_wait(gc_mbox_t *mb, gc_msg_t *m, int64_t deadline_ns)
+{
+    int rc;
+
+    for (;;) {
+        uint32_t seq = gc_load_32(&mb->space_seq);
+        int64_t left;
+
+        rc = gc_mbox_push(mb, m, 1);
+        if (rc != -EAGAIN)
+            return rc;
+        left = deadline_ns < 0 ? GC_SPACE_POLL_NS : deadline_ns - gc_mono_ns();
+        if (left <= 0)
+            return -ETIMEDOUT;
+        ck_pr_inc_32(&mb->space_waiters);
+        gc_futex_wait(&mb->space_seq, seq, left < GC_SPACE_POLL_NS ? left : GC_SPACE_POLL_NS);
+        ck_pr_dec_32(&mb->space_waiters);
+    }
 }
 
 void

@@ -65,6 +65,10 @@ typedef struct gc_mbox {
     /* Queued and not yet handled; bounded by `limit` for casts. */
     uint64_t depth;
     uint64_t limit;
+    /* Back-pressure: callers waiting for room in a full mailbox sleep on
+     * space_seq, which the consumer bumps when it frees room. */
+    uint32_t space_seq;
+    uint32_t space_waiters;
 } gc_mbox_t;
 
 void gc_mbox_init(gc_mbox_t *mb, size_t limit);
@@ -75,6 +79,13 @@ void gc_mbox_init(gc_mbox_t *mb, size_t limit);
  * mailbox is closed (m was not queued and still belongs to the caller).
  */
 int gc_mbox_push(gc_mbox_t *mb, gc_msg_t *m, int bounded);
+
+/*
+ * Push m, waiting while the mailbox is at its limit, until deadline_ns
+ * (gc_mono_ns clock; negative: no limit).  Returns 0, -ESRCH (closed), or
+ * -ETIMEDOUT (still full at the deadline; m was not queued).
+ */
+int gc_mbox_push_wait(gc_mbox_t *mb, gc_msg_t *m, int64_t deadline_ns);
 
 /* Consumer only: take every queued message, oldest first (NULL if none). */
 gc_msg_t *gc_mbox_take_all(gc_mbox_t *mb);

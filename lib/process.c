@@ -257,13 +257,13 @@ gc_remaining_ns(int64_t deadline)
 }
 
 /*
- * Caller side: wait for DONE until the deadline.  Returns 0 (reply ready)
+ * Caller side: wait for DONE until the deadline (gc_mono_ns clock, negative:
+ * none).  Returns 0 (reply ready)
  * or -ETIMEDOUT (record abandoned to the worker).
  */
 static int
-gc_call_wait(gc_call_t *c, int timeout_ms)
+gc_call_wait(gc_call_t *c, int64_t deadline)
 {
-    int64_t deadline = gc_deadline_ns(timeout_ms);
     uint32_t s;
 
     if (gc_park_spin_begin()) {
@@ -306,6 +306,7 @@ gc_call_send(actor_t *a, int (*fn)(actor_t *, void *, gc_call_t *), uint32_t tag
              void **take_rep)
 {
     gc_call_t *c = gc_tls_call;
+    int64_t deadline = gc_deadline_ns(timeout_ms);
     int rc;
 
     c->rep_len = 0;
@@ -318,10 +319,15 @@ gc_call_send(actor_t *a, int (*fn)(actor_t *, void *, gc_call_t *), uint32_t tag
     /* Plain store: gc_mbox_push's store fence publishes it with the rest. */
     gc_store_32(&c->state, GC_CALL_PENDING);
 
-    rc = gc_mbox_push(&a->mbox, &c->hdr, 0);
+    /* Back-pressure: with a mailbox limit, wait for room within the
+     * timeout; the record is not queued until there is room. */
+    if (a->mbox.limit != 0)
+        rc = gc_mbox_push_wait(&a->mbox, &c->hdr, deadline);
+    else
+        rc = gc_mbox_push(&a->mbox, &c->hdr, 0);
     if (rc != 0)
         return rc;
-    rc = gc_call_wait(c, timeout_ms);
+    rc = gc_call_wait(c, deadline);
     if (rc != 0) {
         gc_call_forget();
         return rc;

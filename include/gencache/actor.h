@@ -125,7 +125,9 @@ typedef struct actor_behaviour {
 typedef struct actor_opts {
     const char *name;            /* register under this name (NULL: none) */
     actor_clock_t *clock;        /* timers' clock (NULL: CLOCK_MONOTONIC) */
-    size_t mailbox_limit;        /* 0: unbounded; else casts past it get -EAGAIN */
+    size_t mailbox_limit;        /* 0: unbounded; else a cast to a full
+                                    mailbox gets -EAGAIN at once, and a call
+                                    waits for room within its timeout */
 } actor_opts_t;
 
 /*
@@ -168,7 +170,9 @@ GC_EXPORT void actor_release(actor_t *a);
  *               req_len > ACTOR_MSG_MAX;
  *   -ESRCH      the process has exited, or exits before it handles the call;
  *   -ETIMEDOUT  no reply in time.  The request may still be handled later;
- *               its reply is discarded and never written to rep;
+ *               its reply is discarded and never written to rep.  Also when
+ *               the mailbox stayed full (mailbox_limit) for the whole
+ *               timeout: the request was then never queued;
  *   -EDEADLK    called from the process's own thread;
  *   -ENOTSUP    the behaviour has no handle_call;
  *   -ENOMEM     the per-thread call record could not be allocated.
