@@ -61,6 +61,7 @@ static __thread actor_t *gc_tls_self;     /* process running on this thread */
 static __thread gc_call_t *gc_tls_call;   /* this thread's call record */
 static pthread_key_t gc_call_key;         /* frees the record at thread exit */
 static pthread_once_t gc_call_once = PTHREAD_ONCE_INIT;
+static uint64_t gc_monitor_next_ref = 1;   /* monitor refs, process-wide */
 
 /* ------------------------------------------------------------------ */
 /* Handles                                                              */
@@ -375,7 +376,10 @@ actor_call(actor_t *a, uint32_t tag, const void *req, size_t req_len, void *rep,
     if (req_len > 0)
         memcpy(buf, req, req_len);
     rc = gc_call_send(a, NULL, tag, rep, rep_cap, rep_len, timeout_ms, NULL);
-    gc_buf_trim(&gc_tls_call->req, &gc_tls_call->req_cap);
+    /* After a time-out the record was abandoned to the worker and this
+     * thread has none. */
+    if (gc_tls_call != NULL)
+        gc_buf_trim(&gc_tls_call->req, &gc_tls_call->req_cap);
     return rc;
 }
 
@@ -723,7 +727,8 @@ actor_monitor(actor_t *target, actor_t *watcher, uint64_t *ref)
     mon = gc_calloc(1, sizeof(*mon));
     if (mon == NULL)
         return -ENOMEM;
-    mon->ref = ck_pr_faa_64(&target->next_ref, 1);
+    /* Global, so a watcher's refs are unique across all its targets. */
+    mon->ref = ck_pr_faa_64(&gc_monitor_next_ref, 1);
     mon->watcher = actor_retain(watcher);
     if (ref != NULL)
         *ref = mon->ref;

@@ -251,7 +251,7 @@ GC_EXPORT int actor_is_alive(const actor_t *a);
  * Monitor: when `target` exits, `watcher` receives handle_info with
  * kind ACTOR_INFO_DOWN, the monitor ref, the target handle and its reason.
  * If target has already exited the notice is sent at once.  Stores the ref in
- * *ref (when not NULL).  Returns 0, -EINVAL, -ESRCH (watcher exited), -ENOMEM.
+ * *ref (when not NULL); monitor refs are unique in the program.  Returns 0, -EINVAL, -ESRCH (watcher exited), -ENOMEM.
  */
 GC_EXPORT int actor_monitor(actor_t *target, actor_t *watcher, uint64_t *ref);
 
