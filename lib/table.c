@@ -152,6 +152,10 @@ gc_hs_compare(const void *a, const void *b)
 {
     const gc_key_t *x = a, *y = b;
 
+    /* Probing reads entries other than the one found: each was published
+     * by ck_hs_set (TSan edge, see atomic.h). */
+    GC_TSAN_ACQUIRE(a);
+    GC_TSAN_ACQUIRE(b);
     return x->hash == y->hash && x->len == y->len &&
         memcmp(x->bytes, y->bytes, x->len) == 0;
 }
