@@ -645,7 +645,7 @@ gc_process_exit(actor_t *a, int reason, int run_terminate)
     /* No new sends from here on (they check life, then the closed head). */
     gc_store_32(&a->life, GC_LIFE_EXITING);
     gc_drop_list(a, gc_mbox_close(&a->mbox));
-    if (run_terminate && reason != ACTOR_KILLED && a->b->terminate != NULL)
+    if (run_terminate && a->b->terminate != NULL)
         a->b->terminate(a->state, reason);
     if (a->on_exit != NULL)
         a->on_exit(a->state, reason);

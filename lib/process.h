@@ -129,7 +129,8 @@ actor__call_req(const gc_call_t *c, size_t *len)
 
 /*
  * From init only: run fn(state, reason) on the worker thread when the
- * process exits, after terminate, whatever the reason (ACTOR_KILLED too).
+ * process exits, after terminate, whatever the reason (also after a failed
+ * init, when terminate does not run).
  * For module bookkeeping that must happen even when terminate is skipped.
  */
 void actor__on_exit(actor_t *self, void (*fn)(void *state, int reason));

@@ -107,8 +107,10 @@ typedef struct actor_info {
  *     or a negative errno).
  * handle_cast(state, msg) / handle_info(state, info): no reply.
  * terminate(state, reason): the process is exiting with `reason`; free the
- *     state here.  Not run when the reason is ACTOR_KILLED (as in OTP), and
- *     not run when init failed.
+ *     state here.  Runs for every reason, ACTOR_KILLED included: unlike the
+ *     BEAM, C has no collector to reclaim a killed process's state, so a
+ *     kill still frees it (keep terminate short on ACTOR_KILLED).  Not run
+ *     when init failed (init cleans up after itself).
  *
  * A callback stops its own process with actor_exit(self, reason); the stop
  * takes effect when the callback returns.
@@ -224,7 +226,7 @@ GC_EXPORT int actor_cancel_timer(actor_t *a, uint64_t ref);
 /*
  * Ask a process to exit with `reason` at its next message boundary: a running
  * callback is never interrupted.  The first request wins, except that
- * ACTOR_KILLED overrides an earlier one (and skips terminate).  Returns 0 once
+ * ACTOR_KILLED overrides an earlier one.  Returns 0 once
  * the request is recorded (not once the process has exited: see
  * actor_wait), -ESRCH if it had already exited, -EINVAL for NULL.
  * From a callback on its own process, the exit follows the callback's return.
