@@ -1010,6 +1010,9 @@ cache_start(const cache_opts_t *opts, cache_t **out)
     actor_t *old;
     int rc;
 
+    if (out == NULL)
+        return -EINVAL;
+    *out = NULL;
     rc = cache_new(opts, &c);
     if (rc != 0)
         return rc;
