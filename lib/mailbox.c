@@ -83,17 +83,25 @@ gc_mbox_push(gc_mbox_t *mb, gc_msg_t *m, int bounded)
     return 0;
 }
 
+void gc_mbox_consumed(gc_mbox_t *mb, size_t n);
+
+/* Reverse the taken stack into push order; the messages have left the
+ * mailbox, so they no longer count in its depth. */
 static gc_msg_t *
-gc_mbox_reverse(gc_msg_t *m)
+gc_mbox_reverse(gc_mbox_t *mb, gc_msg_t *m)
 {
     gc_msg_t *out = NULL;
+    size_t n = 0;
 
     while (m != NULL) {
         gc_msg_t *next = m->next;
         m->next = out;
         out = m;
         m = next;
+        n++;
     }
+    if (n > 0)
+        gc_mbox_consumed(mb, n);
     return out;
 }
 
@@ -107,7 +115,7 @@ gc_mbox_take_all(gc_mbox_t *mb)
     m = gc_fas_ptr(&mb->head, NULL);
     /* (2) read the messages only after taking them. */
     ck_pr_fence_load();
-    return gc_mbox_reverse(m);
+    return gc_mbox_reverse(mb, m);
 }
 
 gc_msg_t *
@@ -119,7 +127,7 @@ gc_mbox_close(gc_mbox_t *mb)
     ck_pr_fence_load();
     if (m == GC_MBOX_CLOSED)
         return NULL;
-    return gc_mbox_reverse(m);
+    return gc_mbox_reverse(mb, m);
 }
 
 void

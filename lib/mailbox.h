@@ -62,7 +62,7 @@ typedef struct gc_mbox {
     /* Futex word: 1 while the consumer is (about to be) asleep. */
     uint32_t sleeping CK_CC_CACHELINE;
     uint32_t attn;
-    /* Queued and not yet handled; bounded by `limit` for casts. */
+    /* Queued and not yet taken by the consumer; bounded by `limit`. */
     uint64_t depth;
     uint64_t limit;
     /* Back-pressure: callers waiting for room in a full mailbox sleep on
@@ -94,7 +94,8 @@ gc_msg_t *gc_mbox_take_all(gc_mbox_t *mb);
  * first.  Every later push fails with -ESRCH. */
 gc_msg_t *gc_mbox_close(gc_mbox_t *mb);
 
-/* Consumer only: the consumer handled n messages. */
+/* Consumer only (called by take_all and close): n messages left the
+ * mailbox; wakes callers waiting for room. */
 void gc_mbox_consumed(gc_mbox_t *mb, size_t n);
 
 /* Set attention bits and wake the consumer if it sleeps. */

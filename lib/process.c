@@ -522,6 +522,7 @@ actor_send_after(actor_t *a, uint64_t delay_ms, uint32_t tag, const void *data,
     } else {
         t->ref = ck_pr_faa_64(&a->next_ref, 1);
         rc = gc_timers_insert(&a->timers, t);
+        gc_store_32(&a->ntimers, (uint32_t)a->timers.n);
     }
     if (rc == 0 && ref != NULL)
         *ref = t->ref;
@@ -547,6 +548,7 @@ actor_cancel_timer(actor_t *a, uint64_t ref)
     pthread_mutex_lock(&a->tlock);
     life = gc_load_32(&a->life);
     t = gc_timers_remove(&a->timers, ref);
+    gc_store_32(&a->ntimers, (uint32_t)a->timers.n);
     pthread_mutex_unlock(&a->tlock);
     if (t != NULL) {
         gc_free(t);
@@ -620,10 +622,8 @@ gc_monitor_fire(gc_monitor_t *mon, actor_t *target, int reason)
 
 /* Drop messages that will never be handled: calls get -ESRCH. */
 static void
-gc_drop_list(actor_t *a, gc_msg_t *m)
+gc_drop_list(gc_msg_t *m)
 {
-    size_t n = 0;
-
     while (m != NULL) {
         gc_msg_t *next = m->next;
 
@@ -631,10 +631,8 @@ gc_drop_list(actor_t *a, gc_msg_t *m)
             gc_call_complete((gc_call_t *)m, -ESRCH);
         else if (m->dispose != NULL)
             m->dispose(m);
-        n++;
         m = next;
     }
-    gc_mbox_consumed(&a->mbox, n);
 }
 
 static void
@@ -644,7 +642,7 @@ gc_process_exit(actor_t *a, int reason, int run_terminate)
 
     /* No new sends from here on (they check life, then the closed head). */
     gc_store_32(&a->life, GC_LIFE_EXITING);
-    gc_drop_list(a, gc_mbox_close(&a->mbox));
+    gc_drop_list(gc_mbox_close(&a->mbox));
     if (run_terminate && a->b->terminate != NULL)
         a->b->terminate(a->state, reason);
     if (a->on_exit != NULL)
@@ -653,6 +651,7 @@ gc_process_exit(actor_t *a, int reason, int run_terminate)
     actor__clock_detach(a->clock, a);
     pthread_mutex_lock(&a->tlock);
     gc_timers_fini(&a->timers);
+    gc_store_32(&a->ntimers, 0);
     pthread_mutex_unlock(&a->tlock);
     actor__registry_drop(a);
 
@@ -835,12 +834,17 @@ gc_fire_timers(actor_t *a, int *reason)
     /* Clear TICK before reading the clock: an advance after this read sets
      * it again and the park below returns at once. */
     ck_pr_and_32(&a->mbox.attn, ~GC_ATTN_TICK);
+    /* A timer set after this load pokes TICK after its store of ntimers,
+     * so the park below returns and we come back here. */
+    if (gc_load_32(&a->ntimers) == 0)
+        return gc_exit_pending(a, reason);
     now = actor_clock_now(a->clock);
     for (;;) {
         if (gc_exit_pending(a, reason))
             return 1;
         pthread_mutex_lock(&a->tlock);
         t = gc_timers_pop_due(&a->timers, now);
+        gc_store_32(&a->ntimers, (uint32_t)a->timers.n);
         pthread_mutex_unlock(&a->tlock);
         if (t == NULL)
             return 0;
@@ -867,6 +871,8 @@ gc_sleep_ns(actor_t *a)
     uint64_t deadline, now;
     int has;
 
+    if (gc_load_32(&a->ntimers) == 0)
+        return -1;   /* see gc_fire_timers */
     pthread_mutex_lock(&a->tlock);
     t = gc_timers_peek(&a->timers);
     has = t != NULL;
@@ -896,16 +902,13 @@ gc_worker_loop(actor_t *a)
             gc_msg_t *next = m->next;
 
             if (gc_exit_pending(a, &reason)) {
-                gc_mbox_consumed(&a->mbox, n);
-                gc_drop_list(a, m);
+                gc_drop_list(m);
                 return reason;
             }
             gc_dispatch(a, m);
             n++;
             m = next;
         }
-        if (n > 0)
-            gc_mbox_consumed(&a->mbox, n);
         if (gc_fire_timers(a, &reason) || gc_exit_pending(a, &reason))
             return reason;
         if (n > 0)

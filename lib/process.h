@@ -57,6 +57,9 @@ struct actor {
     actor_clock_t *clock;
     pthread_mutex_t tlock;  /* guards timers: any thread may set or cancel */
     gc_timer_heap_t timers;
+    uint32_t ntimers;       /* timers.n, stored under tlock (gc_store_32) so
+                               the worker can skip timer work without the
+                               lock when there are none (gc_load_32) */
 
     pthread_mutex_t lock;   /* guards: exit_req*, monitors, exit_reason */
     int exit_req;           /* 1 once an exit was requested */

@@ -126,7 +126,10 @@ gc_key_hash(const void *bytes, size_t len)
     const unsigned char *p = bytes;
     uint64_t h, w;
 
-    pthread_once(&gc_epoch_once, gc_epoch_global_init);
+    /* No pthread_once here (it is on every lookup): the seed is set by
+     * gc_table_init, which runs before any cache can hand out a key, and a
+     * thread only reaches a cache through a handle whose hand-off (thread
+     * creation, a lock, a mailbox) orders the seed's store before us. */
     h = gc_hash_seed ^ (len * 0x9e3779b97f4a7c15ull);
     while (len >= 8) {
         memcpy(&w, p, 8);
