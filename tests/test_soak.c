@@ -37,7 +37,8 @@ static void c_free(void *p) { if (p) atomic_fetch_sub(&live_allocs, 1); free(p);
 typedef struct value {
     uint32_t client, key;
     uint64_t seq;
-    uint64_t deadline;     /* clock ms after which it must not be read; 0 none */
+    uint64_t deadline;     /* clock when sent + TTL (a lower bound of the
+                              real deadline, which runs from application) */
     uint64_t check;
 } value_t;
 
@@ -70,6 +71,11 @@ typedef struct client {
     uint32_t id;
     uint64_t attempted[2][KEYS_PER_CLIENT]; /* highest seq sent, [durable][key] */
     uint64_t acked[KEYS_PER_CLIENT];      /* highest seq acknowledged (durable) */
+    /* TTL keys: the last acknowledged seq and the latest its deadline can be
+     * (the clock when the put returned + its TTL: the worker applied it
+     * before the return, and a TTL runs from the application). */
+    uint64_t ttl_seq[KEYS_PER_CLIENT];
+    uint64_t ttl_bound[KEYS_PER_CLIENT];
     char failure[200];
 } client_t;
 
@@ -114,8 +120,8 @@ check_read(client_t *cl, const client_t *owner, uint32_t k, int durable)
                   (long)cl->attempted[durable][k]);
     if (owner == cl && durable && v.seq < cl->acked[k])
         soak_fail(cl, "older than an acknowledged write", (long)v.seq, (long)cl->acked[k]);
-    if (v.deadline != 0 && v.deadline <= before)
-        soak_fail(cl, "expired value read", (long)v.deadline, (long)before);
+    if (owner == cl && !durable && v.seq == cl->ttl_seq[k] && cl->ttl_bound[k] <= before)
+        soak_fail(cl, "expired value read", (long)cl->ttl_bound[k], (long)before);
 }
 
 static void *
@@ -157,8 +163,12 @@ client_main(void *arg)
             atomic_fetch_add(&s->late_calls, 1);
         if (rc == 0) {
             atomic_fetch_add(&s->acked, 1);
-            if (durable)
+            if (durable) {
                 cl->acked[k] = v.seq;
+            } else {
+                cl->ttl_seq[k] = v.seq;
+                cl->ttl_bound[k] = actor_clock_now(s->clk) + ttl;
+            }
         } else if (rc == -ETIMEDOUT || rc == -ESRCH) {
             atomic_fetch_add(&s->errors, 1);
         } else {
