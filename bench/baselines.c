@@ -41,11 +41,12 @@ bmap_init(bmap_t *m, size_t expected)
 
     while (cap < expected * 2)
         cap *= 2;
-    m->slots = calloc(cap, sizeof(*m->slots));
+    /* malloc + memset, not calloc: the memset touches every page now, so
+     * an insert measures the map, not the kernel's first-touch page faults
+     * (a compiler may drop a memset of calloc'ed memory as redundant). */
+    m->slots = malloc(cap * sizeof(*m->slots));
     if (m->slots == NULL)
         return -1;
-    /* Touch every page now, so an insert measures the map, not the
-     * kernel's first-touch page faults. */
     memset(m->slots, 0, cap * sizeof(*m->slots));
     m->mask = cap - 1;
     m->n = 0;
