@@ -3,10 +3,14 @@
 #   plain  -Werror build                    (build/plain)
 #   asan   AddressSanitizer + UBSan          (build/asan)
 #   tsan   ThreadSanitizer, ck builtins on   (build/tsan)
+# then the suites again under valgrind memcheck (plain build; the soak and
+# the cache's timing-heavy concurrency case are left out: under valgrind's
+# serialised threads they measure valgrind, and ASan/TSan cover them):
+#   valgrind                                 (build/plain)
 # and then runs the differential fuzz target for 60 s (clang, libFuzzer +
 # ASan; the corpus is also replayed by every build above):
 #   fuzz                                     (build/fuzz)
-# Usage: bash tests/run.sh [plain|asan|tsan|fuzz ...]   (default: all four)
+# Usage: bash tests/run.sh [plain|asan|tsan|valgrind|fuzz ...]   (default: all)
 # Installs missing packages first (tests/install-deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +18,7 @@ cd "$(dirname "$0")/.."
 bash tests/install-deps.sh
 
 modes=("$@")
-[ ${#modes[@]} -gt 0 ] || modes=(plain asan tsan fuzz)
+[ ${#modes[@]} -gt 0 ] || modes=(plain asan tsan valgrind fuzz)
 jobs=$(nproc 2>/dev/null || echo 2)
 passed=0
 
@@ -36,16 +40,42 @@ run_fuzz() {
   rm -rf "$corpus"
 }
 
+run_valgrind() {
+  bash tests/install-deps.sh valgrind
+  echo "=== gencache tests: valgrind memcheck (plain build)"
+  [ -x build/plain/tests/test_actor ] || {
+    cmake -S . -B build/plain -DGC_WERROR=ON >/dev/null
+    cmake --build build/plain -j"$jobs"
+  }
+  local vg=(valgrind -q --trace-children=yes --error-exitcode=99 --leak-check=full
+            --errors-for-leak-kinds=definite)
+  for t in actor sup alloc; do
+    echo "--- valgrind test_$t"
+    "${vg[@]}" "build/plain/tests/test_$t"
+    passed=$((passed + 1))
+  done
+  echo "--- valgrind test_cache (without the concurrency tcase)"
+  CK_EXCLUDE_TCASE=concurrency "${vg[@]}" build/plain/tests/test_cache
+  passed=$((passed + 1))
+  echo "--- valgrind fuzz_replay"
+  "${vg[@]}" build/plain/tests/fuzz_replay tests/fuzz/corpus
+  passed=$((passed + 1))
+}
+
 for mode in "${modes[@]}"; do
   if [ "$mode" = fuzz ]; then
     run_fuzz
+    continue
+  fi
+  if [ "$mode" = valgrind ]; then
+    run_valgrind
     continue
   fi
   case "$mode" in
     plain) flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo) ;;
     asan)  flags=(-DCMAKE_BUILD_TYPE=Debug -DGC_ASAN=ON) ;;
     tsan)  flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DGC_TSAN=ON) ;;
-    *) echo "run.sh: unknown mode '$mode' (plain, asan, tsan, fuzz)" >&2; exit 2 ;;
+    *) echo "run.sh: unknown mode '$mode' (plain, asan, tsan, valgrind, fuzz)" >&2; exit 2 ;;
   esac
   echo "=== gencache tests: $mode build"
   cmake -S . -B "build/$mode" -DGC_WERROR=ON "${flags[@]}" >/dev/null
