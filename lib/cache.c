@@ -378,7 +378,7 @@ gc_apply_put(cache_t *c, gc_entry_t *e)
 {
     int rc;
 
-    if (c->max_bytes != 0 && e->key.len + e->value_len > c->max_bytes) {
+    if (c->max_bytes != 0 && gc_entry_record_bytes(e) > c->max_bytes) {
         gc_entry_free(e);
         return -E2BIG;
     }
@@ -490,7 +490,7 @@ gc_apply_batch(cache_t *c, const gc_view_t *v)
         p = sub.next;
         es[i] = gc_view_entry(&sub);
         if (es[i] == NULL ||
-            (c->max_bytes != 0 && es[i]->key.len + es[i]->value_len > c->max_bytes)) {
+            (c->max_bytes != 0 && gc_entry_record_bytes(es[i]) > c->max_bytes)) {
             rc = es[i] == NULL ? -ENOMEM : -E2BIG;
             break;
         }
@@ -838,6 +838,10 @@ gc_reg_add(cache_t *c)
             return -EEXIST;
         }
     }
+    /* The registry holds a reference: a named cache stays findable, and
+     * alive, until cache_stop releases the name, even if every other
+     * handle was dropped. */
+    cache_retain(c);
     c->reg_next = gc_reg_head;
     gc_reg_head = c;
     pthread_mutex_unlock(&gc_reg_lock);
@@ -848,15 +852,19 @@ static void
 gc_reg_drop(cache_t *c)
 {
     cache_t **pp;
+    int found = 0;
 
     pthread_mutex_lock(&gc_reg_lock);
     for (pp = &gc_reg_head; *pp != NULL; pp = &(*pp)->reg_next) {
         if (*pp == c) {
             *pp = c->reg_next;
+            found = 1;
             break;
         }
     }
     pthread_mutex_unlock(&gc_reg_lock);
+    if (found)
+        cache_release(c);  /* the registry's reference */
 }
 
 int
@@ -898,7 +906,7 @@ cache_new(const cache_opts_t *opts, cache_t **out)
     ns = opts->default_ns != NULL ? opts->default_ns : "cache";
     if ((opts->name != NULL && actor__name_check(opts->name) != 0) ||
         strnlen(ns, CACHE_NS_MAX + 1) == 0 || strnlen(ns, CACHE_NS_MAX + 1) > CACHE_NS_MAX ||
-        opts->default_ttl_ms < 0 || opts->default_ttl_ms == CACHE_TTL_NONE ||
+        opts->default_ttl_ms < 0 ||
         (opts->async_writes != 0 && opts->async_writes != 1) ||
         (opts->keep_data != 0 && opts->keep_data != 1) ||
         (opts->clock != NULL && !actor__clock_is_manual(opts->clock)))
@@ -914,7 +922,8 @@ cache_new(const cache_opts_t *opts, cache_t **out)
     }
     c->ns_len = strlen(ns);
     memcpy(c->ns, ns, c->ns_len + 1);
-    c->default_ttl = opts->default_ttl_ms;
+    /* CACHE_TTL_NONE as a default means the same as 0: no TTL. */
+    c->default_ttl = opts->default_ttl_ms == CACHE_TTL_NONE ? 0 : opts->default_ttl_ms;
     c->async_writes = opts->async_writes;
     c->max_entries = opts->max_entries;
     c->max_bytes = opts->max_bytes;

@@ -435,7 +435,7 @@ gc_table_find(gc_table_t *t, const gc_key_t *key)
 static void
 gc_table_account(gc_table_t *t, const gc_entry_t *e, int sign)
 {
-    uint64_t sz = e->key.len + e->value_len;
+    uint64_t sz = gc_entry_record_bytes(e);
 
     /* Stores for stats readers (cache_stats); the writer is alone. */
     gc_store_64(&t->bytes, sign > 0 ? t->bytes + sz : t->bytes - sz);

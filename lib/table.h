@@ -68,6 +68,14 @@ gc_entry_user_key_len(const gc_entry_t *e)
     return e->key.len - e->ns_len - 1;
 }
 
+/* What max_bytes and stats.bytes count: the user's key and value bytes
+ * (not the namespace prefix). */
+static inline size_t
+gc_entry_record_bytes(const gc_entry_t *e)
+{
+    return e->key.len - e->ns_len - 1 + e->value_len;
+}
+
 static inline const unsigned char *
 gc_entry_user_key(const gc_entry_t *e)
 {

@@ -51,8 +51,9 @@ typedef struct actor_reply actor_reply_t;
 /* Longest registered name, in bytes, not counting the terminating NUL. */
 #define ACTOR_NAME_MAX 63
 
-/* Largest payload of a call, reply, cast or timer message (64 MiB). */
-#define ACTOR_MSG_MAX ((size_t)64 << 20)
+/* Largest payload of a call, reply, cast or timer message (128 MiB: room
+ * for a largest cache value, CACHE_VALUE_MAX, with its key and header). */
+#define ACTOR_MSG_MAX ((size_t)128 << 20)
 
 /*
  * Exit reasons.  A reason is an int: ACTOR_NORMAL and ACTOR_SHUTDOWN are the

@@ -18,7 +18,9 @@
  * Handles.  A cache_t * is reference counted and stable for the life of the
  * cache, across restarts of its worker: cache_start and cache_lookup return a
  * reference that the caller drops with cache_release.  After cache_stop every
- * operation on the handle returns -ESRCH.
+ * operation on the handle returns -ESRCH, except cache_stats (the last
+ * figures), cache_worker (NULL), cache_retain and cache_release.  A named
+ * cache stays registered, and alive, until cache_stop releases its name.
  *
  * Errors are 0 or a negative errno, described by cache_strerror.  Common
  * ones: -EINVAL (bad input: nothing changed), -ENOENT (no such key, or it
@@ -63,11 +65,13 @@ typedef struct cache_txn cache_txn_t;
 typedef struct cache_opts {
     const char *name;          /* register for cache_lookup (NULL: none) */
     const char *default_ns;    /* NULL: "cache" */
-    int64_t default_ttl_ms;    /* 0: entries never expire; > 0: TTL */
+    int64_t default_ttl_ms;    /* 0 or CACHE_TTL_NONE: entries never expire;
+                                  > 0: TTL in ms */
     int async_writes;          /* 0: put/delete wait for the worker (Pow's
                                   default); 1: they are casts */
     size_t max_entries;        /* 0: unlimited; else evict (CLOCK) */
-    size_t max_bytes;          /* 0: unlimited; key + value bytes */
+    size_t max_bytes;          /* 0: unlimited; key + value bytes (the
+                                  namespace is not counted) */
     int keep_data;             /* 1: the table survives an abnormal exit of
                                   the worker, for its next incarnation */
     actor_clock_t *clock;      /* TTL clock (NULL: CLOCK_MONOTONIC) */
@@ -168,8 +172,10 @@ GC_EXPORT int cache_new(const cache_opts_t *opts, cache_t **out);
  * (a cache_t *) when it has none running.  On success returns 0 and stores
  * a new reference to the worker process in *out (the supervisor monitors and
  * stops it).  With keep_data the new worker serves the table as it was;
- * without it the table is emptied first.  Errors: -EINVAL, -ESRCH (cache
- * stopped), -EALREADY (a worker is running), -ENOMEM, -EAGAIN.
+ * without it the table is emptied first.  A stopped cache returns 0 with
+ * *out = NULL (OTP's `ignore`, so its supervisor does not restart it).
+ * Errors: -EINVAL, -EALREADY (a worker is running or still exiting),
+ * -ENOMEM, -EAGAIN.
  */
 GC_EXPORT int cache_child_start(void *arg, actor_t **out);
 
