@@ -159,6 +159,8 @@ gc_stopped(cache_t *c)
 static gc_stripe_t *
 gc_stripe(cache_t *c)
 {
+    /* Round-robin stripe assignment: a relaxed counter, nothing pairs with
+     * it (two threads sharing a stripe only share a cache line). */
     if (gc_tls_stripe == 0)
         gc_tls_stripe = 1 + ck_pr_faa_uint(&gc_stripe_next, 1) % GC_STRIPES;
     return &c->stripes[gc_tls_stripe - 1];
@@ -550,6 +552,8 @@ gc_reply_get(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
     int64_t ttl;
     unsigned char *out;
 
+    /* Stripe counters: atomic increments read by cache_stats's loads;
+     * counters only, no ordering. */
     if (e == NULL) {
         ck_pr_inc_64(&s->misses);
         return -ENOENT;
@@ -965,6 +969,10 @@ gc_spawn(cache_t *c, actor_t **old)
     /* Readers of the pointer (gc_worker_get) hold an epoch section; the
      * caller waits for them before dropping *old. */
     gc_store_ptr(&c->worker, w);
+    /* The bump orders after the pointer store (atomic RMW) and pairs with
+     * the load of incarnation in gc_send_call, taken before it looks for
+     * a worker: a caller that saw the old value and no worker either sees
+     * the new worker or sleeps on the old value and is woken here. */
     ck_pr_inc_32(&c->incarnation);
     gc_futex_wake(&c->incarnation, INT_MAX);
     return 0;
@@ -1052,6 +1060,8 @@ cache_stop(cache_t *c, int timeout_ms)
     }
     gc_store_32(&c->stopped, 1);
     w = actor_retain(c->worker);
+    /* Wakes callers waiting for an incarnation (see gc_spawn): they
+     * re-check stopped and give up with -ESRCH. */
     ck_pr_inc_32(&c->incarnation);
     pthread_mutex_unlock(&c->wlock);
     gc_futex_wake(&c->incarnation, INT_MAX);
