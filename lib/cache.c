@@ -30,6 +30,8 @@
 #include "park.h"
 #include "process.h"
 #include "table.h"
+#include "cache_int.h"
+#include "redis.h"
 
 #include <ck_epoch.h>
 #include "atomic.h"
@@ -37,102 +39,6 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define GC_CACHE_MAGIC 0x63616368u /* "cach" */
-#define GC_STRIPES 16
-#define GC_EXPIRE_SLICE 4096
-#define GC_RECLAIM_MS 10
-
-enum { GC_TAG_EXPIRE = 1, GC_TAG_RECLAIM = 2 };
-
-/* Internal request kind for cache_all (not a public cache_op_kind_t). */
-#define GC_OP_ALL 100
-
-/* gc_fetch_t.status when the value was found stored, not computed: every
- * caller then reads it from the cache. */
-#define GC_FETCH_STORED 1
-
-/* Per-thread stripes of the read counters, so readers on different cores
- * never write the same cache line. */
-typedef struct gc_stripe {
-    uint64_t hits, misses;
-} CK_CC_CACHELINE gc_stripe_t;
-
-typedef struct gc_fetch {
-    struct gc_fetch *next;
-    unsigned long hash;
-    size_t klen;
-    unsigned char *key;    /* composite key */
-    uint32_t done;         /* futex word: 1 when the result is in */
-    uint32_t refs;         /* under flock */
-    int status;
-    void *value;
-    size_t value_len;
-} gc_fetch_t;
-
-struct cache {
-    uint32_t magic;
-    uint32_t refs;
-    uint32_t stopped;        /* 1 after cache_stop */
-    uint32_t incarnation;    /* futex word, see the file comment */
-
-    char name[ACTOR_NAME_MAX + 1];
-    int has_name;
-    char ns[CACHE_NS_MAX + 1];
-    size_t ns_len;
-    int64_t default_ttl;     /* 0: none */
-    int async_writes;
-    size_t max_entries, max_bytes;
-    int keep_data;
-    actor_clock_t *clock;
-    size_t mailbox_limit;
-
-    gc_table_t table;
-
-    pthread_mutex_t wlock;   /* guards worker changes, supervised, stopped */
-    actor_t *worker;         /* current incarnation; read in epoch sections */
-    uint32_t supervised;     /* 1 once a supervisor started a worker;
-                                gc_store_32 under wlock, gc_load_32 by callers */
-    int started_once;
-    uint64_t restarts;
-
-    /* Worker-thread fields (the one writer). */
-    actor_t *self;
-    uint64_t timer_ref, timer_deadline;
-    int reclaim_armed;
-    uint64_t puts, deletes, expirations, evictions; /* ck_pr_store_64 */
-
-    pthread_mutex_t flock;   /* guards inflight */
-    gc_fetch_t *inflight;
-
-    struct cache *reg_next;  /* cache name registry, under gc_reg_lock */
-
-    gc_stripe_t stripes[GC_STRIPES];
-};
-
-struct cache_txn {
-    cache_t *c;
-    actor_reply_t *reply;    /* NULL for casts */
-};
-
-/* A request as laid out in a call record or a cast message; the bytes
- * follow it: ns, key, value, arg (batch: sub-requests, each with its own
- * bytes).  All fields are fixed-size, so it is memcpy'd in and out. */
-typedef struct gc_req {
-    uint32_t kind;
-    uint32_t ns_len;
-    uint64_t key_len, value_len, arg_len, cap;
-    int64_t ttl_ms;          /* resolved: 0 none, > 0 ms; -1 default */
-    cache_user_fn fn;
-    uint64_t batch_len;
-} gc_req_t;
-
-typedef struct gc_cast_msg {
-    gc_msg_t hdr;
-    cache_t *c;
-    size_t len;
-    max_align_t data[];      /* gc_req_t + bytes */
-} gc_cast_msg_t;
 
 static pthread_mutex_t gc_reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static cache_t *gc_reg_head;
@@ -148,7 +54,7 @@ gc_cache_valid(const cache_t *c)
     return c != NULL && c->magic == GC_CACHE_MAGIC;
 }
 
-static int
+int
 gc_stopped(cache_t *c)
 {
     /* Pairs with the store under wlock in cache_stop; a stale 0 only lets
@@ -156,7 +62,7 @@ gc_stopped(cache_t *c)
     return gc_load_32(&c->stopped) != 0;
 }
 
-static gc_stripe_t *
+gc_stripe_t *
 gc_stripe(cache_t *c)
 {
     /* Round-robin stripe assignment: a relaxed counter, nothing pairs with
@@ -167,7 +73,7 @@ gc_stripe(cache_t *c)
 }
 
 /* Resolve a namespace argument; 0 or -EINVAL. */
-static int
+int
 gc_ns(const cache_t *c, const char *ns, const char **out, size_t *len)
 {
     size_t n;
@@ -185,20 +91,20 @@ gc_ns(const cache_t *c, const char *ns, const char **out, size_t *len)
     return 0;
 }
 
-static int
+int
 gc_key_ok(const void *key, size_t key_len)
 {
     return key != NULL && key_len > 0 && key_len <= CACHE_KEY_MAX;
 }
 
-static int
+int
 gc_value_ok(const void *value, size_t value_len)
 {
     return (value != NULL || value_len == 0) && value_len <= CACHE_VALUE_MAX;
 }
 
 /* Resolve a TTL argument against the cache default: 0 none, > 0 ms. */
-static int
+int
 gc_ttl(const cache_t *c, int64_t ttl_ms, int64_t *out)
 {
     if (ttl_ms == CACHE_TTL_DEFAULT)
@@ -214,7 +120,7 @@ gc_ttl(const cache_t *c, int64_t ttl_ms, int64_t *out)
 
 /* The composite key (ns NUL key) in a caller buffer; small ones on the
  * stack.  Returns the buffer or NULL (-ENOMEM). */
-static unsigned char *
+unsigned char *
 gc_compose(unsigned char *stack, size_t stack_len, const char *ns, size_t ns_len,
            const void *key, size_t key_len, size_t *len)
 {
@@ -229,7 +135,7 @@ gc_compose(unsigned char *stack, size_t stack_len, const char *ns, size_t ns_len
     return p;
 }
 
-static int64_t
+int64_t
 gc_ttl_left(const gc_entry_t *e, uint64_t deadline, uint64_t now)
 {
     (void)e;
@@ -272,7 +178,7 @@ gc_class(const char *p, unsigned char ch, const char **end)
     return hit != neg;
 }
 
-static int
+int
 gc_glob(const char *pat, const unsigned char *s, size_t n)
 {
     const char *star_p = NULL;
@@ -325,7 +231,7 @@ gc_glob(const char *pat, const unsigned char *s, size_t n)
 /* ------------------------------------------------------------------ */
 /* The worker: applying operations                                      */
 
-static void
+void
 gc_stat_inc(uint64_t *p, uint64_t n)
 {
     /* The worker is the only writer; the store is atomic for readers of
@@ -352,7 +258,7 @@ gc_arm_expiry(cache_t *c)
 
 /* After every write: free what readers no longer reach, and make sure the
  * rest is freed soon even if no other write comes. */
-static void
+void
 gc_after_write(cache_t *c)
 {
     if (gc_epoch_pending() >= 256)
@@ -374,9 +280,8 @@ gc_evict(cache_t *c, const gc_entry_t *keep)
     }
 }
 
-/* Insert e (owned by us from here on). */
-static int
-gc_apply_put(cache_t *c, gc_entry_t *e)
+int
+gc_cache_insert(cache_t *c, gc_entry_t *e, uint64_t now)
 {
     int rc;
 
@@ -384,17 +289,27 @@ gc_apply_put(cache_t *c, gc_entry_t *e)
         gc_entry_free(e);
         return -E2BIG;
     }
-    rc = gc_table_insert(&c->table, e, actor_clock_now(c->clock));
+    rc = gc_table_insert(&c->table, e, now);
     if (rc != 0) {
         gc_entry_free(e);
         return rc;
     }
-    gc_stat_inc(&c->puts, 1);
     gc_evict(c, e);
     return 0;
 }
 
-static gc_entry_t *
+/* Insert e (owned by us from here on). */
+int
+gc_apply_put(cache_t *c, gc_entry_t *e)
+{
+    int rc = gc_cache_insert(c, e, actor_clock_now(c->clock));
+
+    if (rc == 0)
+        gc_stat_inc(&c->puts, 1);
+    return rc;
+}
+
+gc_entry_t *
 gc_find(cache_t *c, const char *ns, size_t ns_len, const void *key, size_t key_len)
 {
     unsigned char stack[256], *buf;
@@ -426,7 +341,7 @@ gc_find_live(cache_t *c, const char *ns, size_t ns_len, const void *key,
 
 /* Delete: an entry whose deadline has passed is absent (-ENOENT) like
  * for a get, but it is removed all the same, counted as an expiration. */
-static int
+int
 gc_apply_delete(cache_t *c, const char *ns, size_t ns_len, const void *key,
                 size_t key_len)
 {
@@ -441,15 +356,8 @@ gc_apply_delete(cache_t *c, const char *ns, size_t ns_len, const void *key,
     return expired ? -ENOENT : 0;
 }
 
-/* Parsed view of one request and its bytes. */
-typedef struct gc_view {
-    gc_req_t r;
-    const char *ns;
-    const unsigned char *key, *value, *arg;
-    const unsigned char *next;  /* just past this request's bytes */
-} gc_view_t;
 
-static void
+void
 gc_parse(const unsigned char *p, gc_view_t *v)
 {
     memcpy(&v->r, p, sizeof(v->r));
@@ -638,6 +546,10 @@ gc_apply(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
 {
     int rc;
 
+    /* A user operation runs the same way on both backends: its cache_txn_*
+     * calls pick the backend. */
+    if (c->redis != NULL && v->r.kind != CACHE_OP_USER)
+        return gc_redis_apply(c, v, reply);
     switch ((int)v->r.kind) {
     case CACHE_OP_PUT: {
         gc_entry_t *e = gc_view_entry(v);
@@ -713,7 +625,10 @@ gc_put_entry_fn(void *state, gc_msg_t *m)
     cache_t *c = state;
     gc_entry_t *e = (gc_entry_t *)m;
 
-    (void)gc_apply_put(c, e);
+    if (c->redis != NULL)
+        gc_redis_put_entry(c, e);
+    else
+        (void)gc_apply_put(c, e);
     gc_after_write(c);
 }
 
@@ -734,6 +649,8 @@ gc_worker_exit(void *state, int reason)
     cache_t *c = state;
 
     (void)reason;
+    if (c->redis != NULL)
+        gc_redis_exit(c);
     /* Without keep_data, an incarnation's table dies with it (the next one
      * starts empty, as a restarted GenServer would). */
     if (!c->keep_data || gc_stopped(c))
@@ -761,6 +678,8 @@ gc_worker_init(actor_t *self, void *arg, void **state)
     *state = c;
     if (!c->keep_data)
         gc_table_clear(&c->table);
+    if (c->redis != NULL)
+        (void)gc_redis_init(c);   /* connects, or arms the reconnect timer */
     gc_after_write(c);   /* arm expiry for data kept from before */
     return 0;
 }
@@ -779,6 +698,9 @@ gc_worker_info(void *state, const actor_info_t *info)
         c->timer_deadline = 0;
         k = gc_table_expire(&c->table, actor_clock_now(c->clock), GC_EXPIRE_SLICE);
         gc_stat_inc(&c->expirations, k);
+        gc_after_write(c);
+    } else if (info->msg.tag == GC_TAG_RECONNECT && c->redis != NULL) {
+        gc_redis_timer(c);
         gc_after_write(c);
     } else if (info->msg.tag == GC_TAG_RECLAIM) {
         c->reclaim_armed = 0;
@@ -810,6 +732,7 @@ cache_free(cache_t *c)
 {
     actor_release(c->worker);
     gc_table_destroy(&c->table);
+    gc_redis_free(c->redis);
     pthread_mutex_destroy(&c->wlock);
     pthread_mutex_destroy(&c->flock);
     c->magic = 0;
@@ -913,11 +836,16 @@ cache_new(const cache_opts_t *opts, cache_t **out)
         opts->default_ttl_ms < 0 ||
         (opts->async_writes != 0 && opts->async_writes != 1) ||
         (opts->keep_data != 0 && opts->keep_data != 1) ||
-        (opts->clock != NULL && !actor__clock_is_manual(opts->clock)))
+        (opts->clock != NULL && !actor__clock_is_manual(opts->clock)) ||
+        (opts->redis != NULL && opts->clock != NULL))
         return -EINVAL;
     c = gc_calloc(1, sizeof(*c));
     if (c == NULL)
         return -ENOMEM;
+    if (opts->redis != NULL && (rc = gc_redis_new(opts->redis, &c->redis)) != 0) {
+        gc_free(c);
+        return rc;
+    }
     c->magic = GC_CACHE_MAGIC;
     c->refs = 1;
     if (opts->name != NULL) {
@@ -931,7 +859,8 @@ cache_new(const cache_opts_t *opts, cache_t **out)
     c->async_writes = opts->async_writes;
     c->max_entries = opts->max_entries;
     c->max_bytes = opts->max_bytes;
-    c->keep_data = opts->keep_data;
+    /* A Redis cache's near-cache cannot outlive its connection. */
+    c->keep_data = c->redis != NULL ? 0 : opts->keep_data;
     c->clock = opts->clock;
     c->mailbox_limit = opts->mailbox_limit;
     pthread_mutex_init(&c->wlock, NULL);
@@ -1533,6 +1462,14 @@ gc_read(cache_t *c, const char *ns, const void *key, size_t key_len, void *buf,
 
     if (kb != stack)
         gc_free(kb);
+    if (rc == -ENOENT && c->redis != NULL && buf != NULL) {
+        /* Near-cache miss: ask Redis through the worker (which counts the
+         * hit or miss). */
+        cache_op_t op = { .kind = CACHE_OP_GET, .ns = ns, .key = key, .key_len = key_len,
+                          .buf = buf, .cap = cap, .out_len = value_len };
+
+        return cache_call(c, &op, CACHE_DEFAULT_TIMEOUT);
+    }
     if (buf != NULL) {
         /* Stripe counters: relaxed atomic increments, read by cache_stats. */
         if (rc == -ENOENT)
@@ -1562,6 +1499,13 @@ cache_ttl(cache_t *c, const char *ns, const void *key, size_t key_len, int64_t *
     if (ttl_ms == NULL)
         return -EINVAL;
     *ttl_ms = 0;
+    if (gc_cache_valid(c) && c->redis != NULL) {
+        /* The near-cache's deadline may be shorter than Redis's. */
+        cache_op_t op = { .kind = CACHE_OP_TTL, .ns = ns, .key = key, .key_len = key_len,
+                          .out_ttl_ms = ttl_ms };
+
+        return cache_call(c, &op, CACHE_DEFAULT_TIMEOUT);
+    }
     return gc_read(c, ns, key, key_len, NULL, 0, NULL, ttl_ms);
 }
 
@@ -1820,6 +1764,8 @@ cache_stats(cache_t *c, cache_stats_t *st)
     st->entries = gc_load_64(&c->table.count);
     st->bytes = gc_load_64(&c->table.bytes);
     st->restarts = gc_load_64(&c->restarts);
+    if (c->redis != NULL)
+        gc_redis_stats(c, st);
     w = gc_worker_get(c);
     st->mailbox_depth = actor_mailbox_depth(w);
     actor_release(w);
@@ -1839,6 +1785,8 @@ cache_txn_get(cache_txn_t *txn, const char *ns, const void *key, size_t key_len,
     if (txn == NULL || gc_ns(txn->c, ns, &nsp, &ns_len) != 0 || !gc_key_ok(key, key_len) ||
         (buf == NULL && cap > 0))
         return -EINVAL;
+    if (txn->c->redis != NULL)
+        return gc_redis_txn_get(txn->c, nsp, ns_len, key, key_len, buf, cap, value_len);
     e = gc_find_live(txn->c, nsp, ns_len, key, key_len, actor_clock_now(txn->c->clock));
     if (e == NULL)
         return -ENOENT;
@@ -1861,6 +1809,8 @@ cache_txn_put(cache_txn_t *txn, const char *ns, const void *key, size_t key_len,
     if (txn == NULL || gc_ns(txn->c, ns, &nsp, &ns_len) != 0 || !gc_key_ok(key, key_len) ||
         !gc_value_ok(value, value_len) || gc_ttl(txn->c, ttl_ms, &ttl) != 0)
         return -EINVAL;
+    if (txn->c->redis != NULL)
+        return gc_redis_txn_put(txn->c, nsp, ns_len, key, key_len, value, value_len, ttl);
     e = gc_entry_new(nsp, ns_len, key, key_len, value, value_len, ttl);
     if (e == NULL)
         return -ENOMEM;
@@ -1875,6 +1825,8 @@ cache_txn_delete(cache_txn_t *txn, const char *ns, const void *key, size_t key_l
 
     if (txn == NULL || gc_ns(txn->c, ns, &nsp, &ns_len) != 0 || !gc_key_ok(key, key_len))
         return -EINVAL;
+    if (txn->c->redis != NULL)
+        return gc_redis_txn_delete(txn->c, nsp, ns_len, key, key_len);
     return gc_apply_delete(txn->c, nsp, ns_len, key, key_len);
 }
 
@@ -1897,5 +1849,13 @@ cache_strerror(int err)
         return "cache stopped, or its worker is down";
     if (err == -ENOBUFS)
         return "value longer than the buffer (the length is reported)";
+    if (err == -ENOTCONN)
+        return "not connected to Redis (nothing was sent)";
+    if (err == -ECONNRESET)
+        return "Redis connection lost with the command in flight (it may or may not be applied)";
+    if (err == -EIO)
+        return "Redis answered with an error";
+    if (err == -ENOTSUP)
+        return "gencache was built without the Redis backend (hiredis)";
     return actor_strerror(err);
 }

@@ -413,6 +413,12 @@ actor__call_end(actor_t *a, int (*fn)(actor_t *, void *, gc_call_t *), void *rep
 }
 
 void
+actor__on_idle(actor_t *self, void (*fn)(void *state))
+{
+    self->on_idle = fn;
+}
+
+void
 actor__on_exit(actor_t *self, void (*fn)(void *state, int reason))
 {
     self->on_exit = fn;
@@ -909,6 +915,11 @@ gc_worker_loop(actor_t *a)
             n++;
             m = next;
         }
+        /* The batch is done: a module that defers work across messages
+         * (the Redis backend's pipeline) finishes it before timers fire
+         * and before the worker parks. */
+        if (n > 0 && a->on_idle != NULL)
+            a->on_idle(a->state);
         if (gc_fire_timers(a, &reason) || gc_exit_pending(a, &reason))
             return reason;
         if (n > 0)

@@ -71,6 +71,7 @@ struct actor {
     int has_name;
 
     void (*on_exit)(void *state, int reason);
+    void (*on_idle)(void *state);
 
     /* Start handshake. */
     sem_t started;
@@ -137,6 +138,13 @@ actor__call_req(const gc_call_t *c, size_t *len)
  * For module bookkeeping that must happen even when terminate is skipped.
  */
 void actor__on_exit(actor_t *self, void (*fn)(void *state, int reason));
+
+/*
+ * From init only: run fn(state) on the worker thread after each batch of
+ * messages it took from its mailbox, before due timers fire and before it
+ * parks.  For modules that defer work across messages (a pipeline).
+ */
+void actor__on_idle(actor_t *self, void (*fn)(void *state));
 
 /* 1 when a looks like a live handle (magic intact). */
 int actor__valid(const actor_t *a);

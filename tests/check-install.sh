@@ -22,6 +22,7 @@ cc -o "$tmp/pc_consumer" "$src/tests/install/consumer.c" $(pkg-config --cflags -
 LD_LIBRARY_PATH="$(pkg-config --variable=libdir gencache)" "$tmp/pc_consumer"
 cc -o "$tmp/pc_consumer_static" "$src/tests/install/consumer.c" -DGENCACHE_STATIC \
    $(pkg-config --cflags gencache) \
-   "$(pkg-config --variable=libdir gencache)/libgencache.a" $(pkg-config --libs ck) -pthread
+   "$(pkg-config --variable=libdir gencache)/libgencache.a" \
+   $(pkg-config --libs $(pkg-config --print-requires-private gencache)) -pthread
 "$tmp/pc_consumer_static"
 echo "check-install: find_package and pkg-config consumers built and ran"

@@ -27,6 +27,10 @@
  * has expired), -ESRCH (the cache is stopped, or its worker is down and did
  * not come back within the timeout), -ETIMEDOUT, -ENOMEM, -ENOBUFS (a value
  * did not fit the caller's buffer: the required length is reported).
+ * A Redis cache adds: -ENOTCONN (not connected to Redis: nothing was sent),
+ * -ECONNRESET (the connection broke or timed out with the command in
+ * flight: it may or may not have been applied), -EIO (Redis answered with
+ * an error), -ENOTSUP (gencache was built without hiredis).
  *
  * Threads: every function may be called from any thread, except that
  * functions taking a cache_txn_t are only valid inside the user operation
@@ -62,6 +66,55 @@ typedef struct cache_txn cache_txn_t;
 /* Timeout used by the convenience wrappers for their calls (ms). */
 #define CACHE_DEFAULT_TIMEOUT 5000
 
+/*
+ * Redis backend (docs/redis.md).  A cache started with cache_opts_t.redis
+ * set keeps the same API, but its data lives in Redis, shared by every
+ * instance (every machine) that uses the same server, db and prefix.  The
+ * worker owns two connections (commands, pipelined; invalidations) and keeps
+ * a near-cache of recent reads in its local table, which cache_get reads
+ * without waiting; Redis's server-assisted client-side caching (BCAST
+ * tracking of the prefix) tells it which entries another instance changed.
+ *
+ * Consistency, in short: a write is in Redis when its call returns.  A
+ * synchronous read (cache_call with CACHE_OP_GET or CACHE_OP_TTL, cache_all)
+ * always asks Redis, so it sees every write that returned before it was
+ * sent, from any instance.  A direct read (cache_get) answers from the
+ * near-cache when it can: it may return a value another instance has just
+ * overwritten or deleted, until the invalidation reaches this worker
+ * (normally well under a millisecond on one network) and never for longer
+ * than near_ttl_ms, and never a value past its own TTL.  Its own instance's
+ * writes are seen at once once they return.
+ *
+ * Redis keys are prefix, namespace, NUL, key.  Values carry a 12-byte header
+ * (the TTL length, for touch).  TTLs are Redis expirations (PX), so expiry
+ * is the server's, the same for every instance.
+ *
+ * Zeroed fields take the default given in brackets.
+ */
+typedef struct cache_redis_opts {
+    const char *host;          /* ["127.0.0.1"] host name or address */
+    int port;                  /* [6379] */
+    const char *username;      /* [none] ACL user (with password) */
+    const char *password;      /* [none] sent with AUTH */
+    int db;                    /* [0] SELECT'ed database */
+    const char *prefix;        /* ["gencache:"] before every key; "" allowed */
+    int connect_timeout_ms;    /* [500] per connection attempt */
+    int io_timeout_ms;         /* [2000] a command without a reply in this
+                                  time drops the connection */
+    int no_near_cache;         /* [0] 1: cache_get always asks Redis */
+    int64_t near_ttl_ms;       /* [30000] longest life of a near-cache entry */
+    int serve_stale;           /* [0] 1: while Redis is unreachable, cache_get
+                                  keeps serving near-cache entries (each at
+                                  most near_ttl_ms old); 0: they are dropped
+                                  when the connection is lost */
+    int reconnect_max_ms;      /* [1000] backoff ceiling: reconnection
+                                  attempts start 10 ms apart and double */
+    int down_limit_ms;         /* [30000] the worker exits (reason
+                                  -ENOTCONN, abnormal: its supervisor restarts
+                                  it) after this long without Redis; < 0:
+                                  never */
+} cache_redis_opts_t;
+
 typedef struct cache_opts {
     const char *name;          /* register for cache_lookup (NULL: none) */
     const char *default_ns;    /* NULL: "cache" */
@@ -76,6 +129,10 @@ typedef struct cache_opts {
                                   the worker, for its next incarnation */
     actor_clock_t *clock;      /* TTL clock (NULL: CLOCK_MONOTONIC) */
     size_t mailbox_limit;      /* 0: unbounded (see actor_opts_t) */
+    const cache_redis_opts_t *redis; /* NULL: a local cache.  Else a Redis
+                                  cache (copied at start); clock must then be
+                                  NULL, keep_data is ignored, and max_entries
+                                  / max_bytes bound the near-cache */
 } cache_opts_t;
 
 typedef struct cache_stats {
@@ -84,6 +141,13 @@ typedef struct cache_stats {
     uint64_t bytes;            /* key + value bytes of those entries */
     uint64_t mailbox_depth;    /* messages waiting for the worker */
     uint64_t restarts;         /* worker incarnations started after the first */
+    /* Redis backend only (0 for a local cache).  entries and bytes above
+     * count the near-cache; hits and misses count every read. */
+    uint64_t remote_reads;     /* reads sent to Redis (near-cache misses) */
+    uint64_t remote_errors;    /* commands failed: error reply or lost link */
+    uint64_t invalidations;    /* near-cache keys dropped for other writers */
+    uint64_t reconnects;       /* connections made after the first */
+    uint64_t connected;        /* 1 while the worker is connected to Redis */
 } cache_stats_t;
 
 /* One record returned by cache_all. */
@@ -156,6 +220,11 @@ typedef struct cache_op {
  * Errors (nothing created, *out = NULL): -EINVAL (out NULL, bad name,
  * namespace empty or longer than CACHE_NS_MAX, default_ttl_ms < 0),
  * -EEXIST (a live cache already has the name), -ENOMEM, -EAGAIN.
+ * With opts->redis: also -EINVAL (empty host, port outside 1..65535, db < 0,
+ * a clock given, prefix over 1024 bytes, negative timeouts or near_ttl_ms)
+ * and -ENOTSUP (built without hiredis).  A Redis cache starts even when
+ * Redis is unreachable: its worker keeps reconnecting (see
+ * cache_redis_opts_t) and operations get -ENOTCONN until it is connected.
  */
 GC_EXPORT int cache_start(const cache_opts_t *opts, cache_t **out);
 
@@ -237,12 +306,18 @@ GC_EXPORT int cache_delete(cache_t *c, const char *ns, const void *key, size_t k
  * expired: an expired value is never returned), -ENOBUFS (longer than cap:
  * buf holds the first cap bytes, *value_len the length), -EINVAL, -ESRCH.
  * Not ordered after the caller's own pending casts (see cache_sync).
+ * Redis cache: a near-cache hit is answered at once; a miss (or any read
+ * with no_near_cache) is a call to the worker, which asks Redis, waiting up
+ * to CACHE_DEFAULT_TIMEOUT, with cache_call's errors (-ENOTCONN...).  With
+ * serve_stale, a read while Redis is unreachable answers from the
+ * near-cache, and -ENOTCONN when the key is not there.
  */
 GC_EXPORT int cache_get(cache_t *c, const char *ns, const void *key, size_t key_len,
                         void *buf, size_t cap, size_t *value_len);
 
 /* Remaining TTL of a key, read directly: 0 and *ttl_ms (ms left, or
- * CACHE_TTL_NONE), -ENOENT, -EINVAL, -ESRCH. */
+ * CACHE_TTL_NONE), -ENOENT, -EINVAL, -ESRCH.  Redis cache: always asks
+ * Redis (PTTL), as a call with CACHE_DEFAULT_TIMEOUT. */
 GC_EXPORT int cache_ttl(cache_t *c, const char *ns, const void *key, size_t key_len,
                         int64_t *ttl_ms);
 
@@ -266,6 +341,8 @@ GC_EXPORT int cache_sync(cache_t *c, int timeout_ms);
  * and stores in *out an array of *n records that the caller frees with one
  * cache_records_free(*out) (the key and value pointers live in that block).
  * Errors: -EINVAL, -ESRCH, -ETIMEDOUT, -ENOMEM.
+ * Redis cache: a SCAN of the namespace's keys in Redis, so not a snapshot:
+ * a key written during the scan may or may not be listed.
  */
 GC_EXPORT int cache_all(cache_t *c, const char *ns, const char *pattern,
                         cache_record_t **out, size_t *n, int timeout_ms);
@@ -291,6 +368,10 @@ GC_EXPORT int cache_stats(cache_t *c, cache_stats_t *st);
  * delete in the table, with the same meaning and errors as cache_get,
  * cache_put and cache_delete, applied at once and in order.  cache_txn_reply
  * sets the bytes returned to the caller's buf (copied; last call wins).
+ * Redis cache: each cache_txn_get/put/delete is one Redis command, applied
+ * in order; another instance's writes may come in between (a user
+ * operation is atomic only against this instance's operations).  A batch
+ * (CACHE_OP_PUT_BATCH) is one MULTI/EXEC: atomic in Redis too.
  */
 GC_EXPORT int cache_txn_get(cache_txn_t *txn, const char *ns, const void *key,
                             size_t key_len, void *buf, size_t cap, size_t *value_len);
