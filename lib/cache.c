@@ -1286,6 +1286,16 @@ cache_cast(cache_t *c, const cache_op_t *op)
         return (int)size;
     if (gc_stopped(c))
         return -ESRCH;
+    /* A Redis cache that is not connected would drop the cast: say so.
+     * Racy by nature (the link may break after the check); the worker
+     * counts a cast it could not send in stats.remote_errors. */
+    if (c->redis != NULL) {
+        cache_stats_t st;
+
+        gc_redis_stats(c, &st);
+        if (!st.connected)
+            return -ENOTCONN;
+    }
     w = gc_worker_get(c);
     if (w == NULL)
         return -ESRCH;

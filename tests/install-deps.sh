@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what gencache needs to build and test on Debian/Ubuntu, if missing:
-# a C compiler, CMake, pkg-config, Concurrency Kit (libck-dev) and Check.
+# a C compiler, CMake, pkg-config, Concurrency Kit (libck-dev), Check,
+# hiredis (libhiredis-dev) and redis-server (for the Redis backend's tests).
 # Safe to run again: it installs nothing that is already there.
 set -euo pipefail
 
@@ -11,6 +12,9 @@ command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v make >/dev/null 2>&1 || need+=(make)
 pkg-config --exists ck 2>/dev/null || need+=(libck-dev)
 pkg-config --exists check 2>/dev/null || need+=(check)
+# The Redis backend builds against hiredis; its tests start redis-server.
+pkg-config --exists hiredis 2>/dev/null || need+=(libhiredis-dev)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 for extra in "$@"; do
   dpkg -s "$extra" >/dev/null 2>&1 || need+=("$extra")
 done

@@ -285,7 +285,9 @@ GC_EXPORT int cache_call(cache_t *c, const cache_op_t *op, int timeout_ms);
  * Send op to the worker and return at once.  GET, TTL and SYNC have no
  * meaning as casts (-EINVAL).  Returns 0 once the message is queued, or
  * -EINVAL, -ESRCH (stopped, or no worker running: not queued), -EAGAIN
- * (mailbox limit), -ENOMEM.  The caller's later cache_call operations are
+ * (mailbox limit), -ENOMEM; for a Redis cache, -ENOTCONN (not connected:
+ * not queued; a cast queued just before the link broke is dropped and
+ * counted in stats.remote_errors).  The caller's later cache_call operations are
  * ordered after it; direct reads (cache_get) are not: use cache_sync first.
  */
 GC_EXPORT int cache_cast(cache_t *c, const cache_op_t *op);
