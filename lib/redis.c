@@ -60,6 +60,7 @@
 
 #define RD_HDR_LEN 12
 #define RD_PIPE_MAX 1024      /* replies owed before the worker reads them */
+#define RD_PIPE_BYTES ((size_t)8 << 20)  /* or bytes appended since */
 #define RD_BACKOFF_MIN_MS 10
 #define RD_PREFIX_MAX 1024
 #define RD_SCAN_COUNT "1000"
@@ -125,6 +126,7 @@ struct gc_redis {
     uint64_t down_since;
     rd_pend_t *pend;
     size_t npend, pcap;
+    size_t pbytes;            /* key + value bytes appended since a drain */
     unsigned char *kbuf, *vbuf;   /* scratch for one command's key, value */
     size_t kcap, vcap;
 
@@ -599,6 +601,7 @@ rd_fail_pending(gc_redis_t *r)
     if (r->npend > 0)
         gc_stat_inc(&r->remote_errors, r->npend);
     r->npend = 0;
+    r->pbytes = 0;
 }
 
 /* The link is gone (or unusable): close, forget, and start reconnecting. */
@@ -671,6 +674,7 @@ rd_drain(cache_t *c)
         freeReplyObject(rep);
     }
     r->npend = 0;
+    r->pbytes = 0;
     return r->up ? 0 : -ECONNRESET;
 }
 
@@ -883,9 +887,10 @@ gc_redis_put_entry(cache_t *c, gc_entry_t *e)
         rd_down(c);
         return;
     }
+    r->pbytes += klen + vlen;
     if (!r->near)
         gc_entry_free(e);
-    if (r->npend >= RD_PIPE_MAX)
+    if (r->npend >= RD_PIPE_MAX || r->pbytes >= RD_PIPE_BYTES)
         (void)rd_drain(c);
 }
 
