@@ -91,7 +91,8 @@ static const char rd_ttl_script[] =
 
 /* One reply owed on `cmd` by a pipelined cast. */
 typedef struct rd_pend {
-    gc_entry_t *e;        /* put: the near-cache entry to insert on OK */
+    gc_entry_t *e;        /* put: the near-cache entry to insert on OK;
+                             delete: an entry carrying the key to drop */
     uint64_t sent_ms;     /* when it was queued (monotonic ms) */
     int is_put;
 } rd_pend_t;
@@ -126,6 +127,7 @@ struct gc_redis {
     uint64_t down_since;
     rd_pend_t *pend;
     size_t npend, pcap;
+    size_t pdone;             /* pend[0..pdone) already read back */
     size_t pbytes;            /* key + value bytes appended since a drain */
     unsigned char *kbuf, *vbuf;   /* scratch for one command's key, value */
     size_t kcap, vcap;
@@ -596,11 +598,11 @@ rd_fail_pending(gc_redis_t *r)
 {
     size_t i;
 
-    for (i = 0; i < r->npend; i++)
+    for (i = r->pdone; i < r->npend; i++)
         gc_entry_free(r->pend[i].e);
-    if (r->npend > 0)
-        gc_stat_inc(&r->remote_errors, r->npend);
-    r->npend = 0;
+    if (r->npend > r->pdone)
+        gc_stat_inc(&r->remote_errors, r->npend - r->pdone);
+    r->npend = r->pdone = 0;
     r->pbytes = 0;
 }
 
@@ -623,7 +625,8 @@ rd_down(cache_t *c)
     rd_arm(c);
 }
 
-/* Read one reply from `cmd`; on a transport failure the link goes down. */
+/* Read the reply of a synchronous command from `cmd`; on a transport
+ * failure the command counts as failed and the link goes down. */
 static int
 rd_read(cache_t *c, redisReply **out)
 {
@@ -632,6 +635,7 @@ rd_read(cache_t *c, redisReply **out)
     *out = NULL;
     if (redisGetReply(r->cmd, (void **)out) != REDIS_OK || *out == NULL) {
         *out = NULL;
+        gc_stat_inc(&r->remote_errors, 1);
         rd_down(c);
         return -ECONNRESET;
     }
@@ -652,28 +656,36 @@ static int
 rd_drain(cache_t *c)
 {
     gc_redis_t *r = c->redis;
-    size_t i;
 
-    for (i = 0; r->up && i < r->npend; i++) {
-        rd_pend_t *p = &r->pend[i];
-        redisReply *rep;
+    /* Replies come back in order, and their near-cache effects are applied
+     * in that order: a put then a delete of one key leaves it absent. */
+    while (r->up && r->pdone < r->npend) {
+        rd_pend_t *p = &r->pend[r->pdone];
+        redisReply *rep = NULL;
 
-        if (rd_read(c, &rep) != 0)
-            return -ECONNRESET;   /* rd_down freed the rest */
+        if (redisGetReply(r->cmd, (void **)&rep) != REDIS_OK || rep == NULL) {
+            rd_down(c);           /* rd_fail_pending counts pend[pdone..) */
+            return -ECONNRESET;
+        }
         if (rd_is_error(c, rep)) {
-            if (p->e != NULL)
-                gc_entry_free(p->e);
+            if (p->e != NULL && !p->is_put)
+                rd_near_drop(c, p->e->key.bytes, p->e->key.len);
+            gc_entry_free(p->e);
         } else if (p->is_put) {
             gc_stat_inc(&c->puts, 1);
             if (p->e != NULL)
                 rd_near_put(c, p->e, p->e->ttl_ms, p->sent_ms);
-        } else if (rep->type == REDIS_REPLY_INTEGER && rep->integer > 0) {
-            gc_stat_inc(&c->deletes, 1);
+        } else {
+            if (rep->type == REDIS_REPLY_INTEGER && rep->integer > 0)
+                gc_stat_inc(&c->deletes, 1);
+            rd_near_drop(c, p->e->key.bytes, p->e->key.len);
+            gc_entry_free(p->e);
         }
         p->e = NULL;
+        r->pdone++;
         freeReplyObject(rep);
     }
-    r->npend = 0;
+    r->npend = r->pdone = 0;
     r->pbytes = 0;
     return r->up ? 0 : -ECONNRESET;
 }
@@ -983,8 +995,15 @@ rd_get(cache_t *c, const char *ns, size_t ns_len, const void *key, size_t key_le
         return -ENOENT;
     }
     rd_unwrap(ex->element[0], v, vlen);
-    *ttl = ex->element[1]->integer > 0 ? (int64_t)ex->element[1]->integer : CACHE_TTL_NONE;
+    /* PTTL: ms left (0 in its last millisecond), or -1 for no TTL. */
+    *ttl = ex->element[1]->integer >= 0 ? (int64_t)ex->element[1]->integer : CACHE_TTL_NONE;
     *hold = ex;
+    if (*ttl == 0) {
+        /* Expiring now: too late to keep a copy. */
+        if ((e = gc_find(c, ns, ns_len, key, key_len)) != NULL)
+            gc_table_remove(&c->table, e);
+        return 0;
+    }
     e = gc_entry_new(ns, ns_len, key, key_len, *v, *vlen, 0);
     if (e != NULL)
         rd_near_put(c, e, *ttl == CACHE_TTL_NONE ? 0 : *ttl, now);
@@ -1085,11 +1104,16 @@ rd_cast_delete(cache_t *c, const gc_view_t *v)
         return;
     }
     argv[1] = (const char *)r->kbuf;
-    if (redisAppendCommandArgv(r->cmd, 2, argv, lens) != REDIS_OK) {
+    /* The key travels with the owed reply: an earlier cast put of it may
+     * still be in flight and would re-insert it when its reply is read. */
+    e = gc_entry_new(v->ns, v->r.ns_len, v->key, v->r.key_len, NULL, 0, 0);
+    if (e == NULL || redisAppendCommandArgv(r->cmd, 2, argv, lens) != REDIS_OK) {
+        gc_entry_free(e);
         gc_stat_inc(&r->remote_errors, 1);
         return;
     }
-    if (rd_pend_push(r, NULL, rd_now(), 0) != 0) {
+    if (rd_pend_push(r, e, rd_now(), 0) != 0) {
+        gc_entry_free(e);
         rd_down(c);   /* as in gc_redis_put_entry */
         return;
     }
