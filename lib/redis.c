@@ -53,6 +53,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -606,20 +607,52 @@ rd_fail_pending(gc_redis_t *r)
     r->pbytes = 0;
 }
 
+/*
+ * SIGPIPE.  hiredis writes with write(2), which raises SIGPIPE on a socket
+ * the server has closed; by default that kills the whole program.  The
+ * worker (our own thread) blocks SIGPIPE for itself at start, so the write
+ * fails with EPIPE instead, and the signal, directed at this thread, stays
+ * pending on it: rd_sigpipe_drain consumes it after a failure.
+ */
+static void
+rd_sigpipe_block(void)
+{
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+static void
+rd_sigpipe_drain(void)
+{
+    struct timespec zero = { 0, 0 };
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    while (sigtimedwait(&set, NULL, &zero) == SIGPIPE)
+        ;
+}
+
 /* The link is gone (or unusable): close, forget, and start reconnecting. */
 static void
 rd_down(cache_t *c)
 {
     gc_redis_t *r = c->redis;
 
+    rd_sigpipe_drain();
     if (!r->up)
         return;
     r->up = 0;
-    gc_store_64(&r->connected, 0);
     rd_close(r);
     rd_fail_pending(r);
     if (!r->serve_stale)
         gc_table_clear(&c->table);
+    /* After the clear: a reader that sees connected == 0 no longer finds
+     * a near copy (pairs with the load in gc_redis_stats). */
+    gc_store_64(&r->connected, 0);
     r->down_since = rd_now();
     r->backoff = RD_BACKOFF_MIN_MS;
     rd_arm(c);
@@ -773,6 +806,7 @@ gc_redis_init(cache_t *c)
     r->timer_armed = 0;
     r->npend = 0;
     r->backoff = RD_BACKOFF_MIN_MS;
+    rd_sigpipe_block();
     actor__on_idle(c->self, rd_idle_fn);
     gc_table_clear(&c->table);
     if (rd_connect(c) != 0) {
@@ -1385,7 +1419,8 @@ rd_reply_all(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
     if ((rc = rd_scan(c, v, upat, &recs, &n)) != 0)
         return rc;
     /* SCAN may return a key twice: sort, then keep one of each. */
-    qsort(recs, n, sizeof(*recs), rd_rec_cmp);
+    if (n > 1)
+        qsort(recs, n, sizeof(*recs), rd_rec_cmp);
     for (i = 0, j = 0; i < n; i++) {
         if (j > 0 && rd_rec_cmp(&recs[j - 1], &recs[i]) == 0) {
             gc_free(recs[i].rkey);
