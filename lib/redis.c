@@ -92,8 +92,8 @@ static const char rd_ttl_script[] =
 
 /* One reply owed on `cmd` by a pipelined cast. */
 typedef struct rd_pend {
-    gc_entry_t *e;        /* put: the near-cache entry to insert on OK;
-                             delete: an entry carrying the key to drop */
+    gc_entry_t *e;        /* delete: an entry carrying the key to drop
+                             again when the reply comes; put: NULL */
     uint64_t sent_ms;     /* when it was queued (monotonic ms) */
     int is_put;
 } rd_pend_t;
@@ -130,7 +130,7 @@ struct gc_redis {
     size_t npend, pcap;
     size_t pdone;             /* pend[0..pdone) already read back */
     size_t pbytes;            /* key + value bytes appended since a drain */
-    unsigned char *kbuf, *vbuf;   /* scratch for one command's key, value */
+    unsigned char *kbuf, *vbuf;   /* scratch: one Redis key; one formatted SET */
     size_t kcap, vcap;
 
     /* Counters: written by the worker (gc_stat_inc), read by cache_stats. */
@@ -258,18 +258,6 @@ rd_grow(unsigned char **buf, size_t *cap, size_t need)
     return 0;
 }
 
-/* The Redis key of a composite key (ns NUL key) in r->kbuf. */
-static int
-rd_key(gc_redis_t *r, const unsigned char *comp, size_t comp_len, size_t *len)
-{
-    if (rd_grow(&r->kbuf, &r->kcap, r->prefix_len + comp_len) != 0)
-        return -ENOMEM;
-    memcpy(r->kbuf, r->prefix, r->prefix_len);
-    memcpy(r->kbuf + r->prefix_len, comp, comp_len);
-    *len = r->prefix_len + comp_len;
-    return 0;
-}
-
 /* The Redis key of (ns, key) in r->kbuf. */
 static int
 rd_key2(gc_redis_t *r, const char *ns, size_t ns_len, const void *key, size_t key_len,
@@ -284,25 +272,6 @@ rd_key2(gc_redis_t *r, const char *ns, size_t ns_len, const void *key, size_t ke
     r->kbuf[r->prefix_len + ns_len] = '\0';
     memcpy(r->kbuf + r->prefix_len + ns_len + 1, key, key_len);
     *len = n;
-    return 0;
-}
-
-/* The stored form of a value (header + bytes) in r->vbuf. */
-static int
-rd_value(gc_redis_t *r, const void *value, size_t value_len, int64_t ttl, size_t *len)
-{
-    unsigned char *p;
-    int i;
-
-    if (rd_grow(&r->vbuf, &r->vcap, RD_HDR_LEN + value_len) != 0)
-        return -ENOMEM;
-    p = r->vbuf;
-    memcpy(p, rd_magic, 4);
-    for (i = 0; i < 8; i++)
-        p[4 + i] = (unsigned char)((uint64_t)ttl >> (8 * i));
-    if (value_len > 0)
-        memcpy(p + RD_HDR_LEN, value, value_len);
-    *len = RD_HDR_LEN + value_len;
     return 0;
 }
 
@@ -706,8 +675,6 @@ rd_drain(cache_t *c)
             gc_entry_free(p->e);
         } else if (p->is_put) {
             gc_stat_inc(&c->puts, 1);
-            if (p->e != NULL)
-                rd_near_put(c, p->e, p->e->ttl_ms, p->sent_ms);
         } else {
             if (rep->type == REDIS_REPLY_INTEGER && rep->integer > 0)
                 gc_stat_inc(&c->deletes, 1);
@@ -745,17 +712,87 @@ rd_pend_push(gc_redis_t *r, gc_entry_t *e, uint64_t sent_ms, int is_put)
     return 0;
 }
 
-/* Append a SET of (redis key in kbuf, stored value in vbuf). */
-static int
-rd_append_set(gc_redis_t *r, size_t klen, size_t vlen, int64_t ttl)
+/* Decimal digits of n at p; returns the length. */
+static size_t
+rd_utoa(char *p, uint64_t n)
 {
-    char ttlbuf[24];
-    const char *argv[5] = { "SET", (const char *)r->kbuf, (const char *)r->vbuf, "PX", ttlbuf };
-    size_t lens[5] = { 3, klen, vlen, 2, 0 };
+    char tmp[20];
+    size_t i = 0, len;
 
-    if (ttl > 0)
-        lens[4] = (size_t)snprintf(ttlbuf, sizeof(ttlbuf), "%lld", (long long)ttl);
-    return redisAppendCommandArgv(r->cmd, ttl > 0 ? 5 : 3, argv, lens) == REDIS_OK ? 0 : -ENOMEM;
+    do {
+        tmp[i++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n != 0);
+    for (len = i; i > 0; i--)
+        *p++ = tmp[i - 1];
+    return len;
+}
+
+/* A RESP bulk-string header "$<n>\r\n" at p; returns its length. */
+static size_t
+rd_bulk(char *p, size_t n)
+{
+    size_t len;
+
+    p[0] = '$';
+    len = 1 + rd_utoa(p + 1, n);
+    p[len++] = '\r';
+    p[len++] = '\n';
+    return len;
+}
+
+/*
+ * Append SET <prefix ns NUL key> <header value> [PX ttl], formatted here in
+ * one pass into r->vbuf (RESP) and handed to hiredis as is: the hot path of
+ * pipelined writes copies the key and value once.
+ */
+static int
+rd_append_set(gc_redis_t *r, const char *ns, size_t ns_len, const void *key,
+              size_t key_len, const void *value, size_t value_len, int64_t ttl)
+{
+    size_t klen = r->prefix_len + ns_len + 1 + key_len, vlen = RD_HDR_LEN + value_len;
+    char *p, *base;
+    int i;
+
+    if (rd_grow(&r->vbuf, &r->vcap, klen + vlen + 96) != 0)
+        return -ENOMEM;
+    base = p = (char *)r->vbuf;
+    memcpy(p, ttl > 0 ? "*5\r\n$3\r\nSET\r\n" : "*3\r\n$3\r\nSET\r\n", 13);
+    p += 13;
+    p += rd_bulk(p, klen);
+    memcpy(p, r->prefix, r->prefix_len);
+    p += r->prefix_len;
+    memcpy(p, ns, ns_len);
+    p += ns_len;
+    *p++ = '\0';
+    memcpy(p, key, key_len);
+    p += key_len;
+    *p++ = '\r';
+    *p++ = '\n';
+    p += rd_bulk(p, vlen);
+    memcpy(p, rd_magic, 4);
+    for (i = 0; i < 8; i++)
+        p[4 + i] = (char)(unsigned char)((uint64_t)ttl >> (8 * i));
+    p += RD_HDR_LEN;
+    if (value_len > 0)
+        memcpy(p, value, value_len);
+    p += value_len;
+    *p++ = '\r';
+    *p++ = '\n';
+    if (ttl > 0) {
+        char num[24];
+        size_t n = rd_utoa(num, (uint64_t)ttl);
+
+        memcpy(p, "$2\r\nPX\r\n", 8);
+        p += 8;
+        p += rd_bulk(p, n);
+        memcpy(p, num, n);
+        p += n;
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+    return redisAppendFormattedCommand(r->cmd, base, (size_t)(p - base)) == REDIS_OK
+        ? 0 : -ENOMEM;
 }
 
 /* Send everything appended and read `n` replies into reps[] (the caller
@@ -914,28 +951,31 @@ void
 gc_redis_put_entry(cache_t *c, gc_entry_t *e)
 {
     gc_redis_t *r = c->redis;
-    size_t klen, vlen;
-    uint64_t now = rd_now();
+    size_t e_bytes = e->key.len + e->value_len;
 
-    if (!r->up || rd_key(r, e->key.bytes, e->key.len, &klen) != 0 ||
-        rd_value(r, gc_entry_value(e), e->value_len, e->ttl_ms, &vlen) != 0 ||
-        rd_append_set(r, klen, vlen, e->ttl_ms) != 0) {
+    if (!r->up ||
+        rd_append_set(r, (const char *)e->data, e->ns_len, gc_entry_user_key(e),
+                      gc_entry_user_key_len(e), gc_entry_value(e), e->value_len,
+                      e->ttl_ms) != 0) {
         gc_stat_inc(&r->remote_errors, 1);
         gc_entry_free(e);
         return;
     }
-    /* The old value must not be read while the new one is in flight. */
+    /* The old value must not be read while the new one is in flight.  A
+     * cast put is not written through to the near-cache: a cast promises
+     * no read-your-write order (cache_sync does, and a read after it misses
+     * here and asks Redis), and keeping the near-cache's indexes up to date
+     * for every pipelined write would cost more than the write itself
+     * (docs/benchmarks.md, Redis backend). */
     rd_near_drop(c, e->key.bytes, e->key.len);
-    if (rd_pend_push(r, r->near ? e : NULL, now, 1) != 0) {
+    gc_entry_free(e);
+    if (rd_pend_push(r, NULL, 0, 1) != 0) {
         /* The command is appended but its reply could not be accounted
          * for: the connection is out of step, start it over. */
-        gc_entry_free(e);
         rd_down(c);
         return;
     }
-    r->pbytes += klen + vlen;
-    if (!r->near)
-        gc_entry_free(e);
+    r->pbytes += e_bytes;
     if (r->npend >= RD_PIPE_MAX || r->pbytes >= RD_PIPE_BYTES)
         (void)rd_drain(c);
 }
@@ -946,7 +986,6 @@ rd_put(cache_t *c, const char *ns, size_t ns_len, const void *key, size_t key_le
        const void *value, size_t value_len, int64_t ttl)
 {
     gc_redis_t *r = c->redis;
-    size_t klen, vlen;
     redisReply *rep;
     uint64_t now = rd_now();
     gc_entry_t *e;
@@ -954,8 +993,7 @@ rd_put(cache_t *c, const char *ns, size_t ns_len, const void *key, size_t key_le
 
     if ((rc = rd_ready(c)) != 0)
         return rc;
-    if (rd_key2(r, ns, ns_len, key, key_len, &klen) != 0 ||
-        rd_value(r, value, value_len, ttl, &vlen) != 0 || rd_append_set(r, klen, vlen, ttl) != 0)
+    if (rd_append_set(r, ns, ns_len, key, key_len, value, value_len, ttl) != 0)
         return -ENOMEM;
     rc = rd_collect(c, &rep, 1);
     if (rc != 0)
@@ -1203,13 +1241,11 @@ rd_batch(cache_t *c, const gc_view_t *v)
         return -ENOMEM;
     for (i = 0; i < n; i++) {
         gc_view_t sub;
-        size_t klen, vlen;
 
         gc_parse(p, &sub);
         p = sub.next;
-        if (rd_key2(r, sub.ns, sub.r.ns_len, sub.key, sub.r.key_len, &klen) != 0 ||
-            rd_value(r, sub.value, sub.r.value_len, sub.r.ttl_ms, &vlen) != 0 ||
-            rd_append_set(r, klen, vlen, sub.r.ttl_ms) != 0) {
+        if (rd_append_set(r, sub.ns, sub.r.ns_len, sub.key, sub.r.key_len, sub.value,
+                          sub.r.value_len, sub.r.ttl_ms) != 0) {
             rd_down(c);   /* half a transaction is queued: start over */
             return -ENOMEM;
         }
