@@ -50,7 +50,12 @@ main(int argc, char **argv)
     int64_t t0;
     int rc, i;
 
-    if ((rc = cache_start(&o, &a)) != 0 || (rc = cache_start(&o, &b)) != 0)
+    if ((rc = cache_start(&o, &a)) == -ENOTSUP) {
+        printf("shared_sessions: %s (configured with -DGC_WITH_REDIS=OFF)\n",
+               cache_strerror(rc));
+        return 0;
+    }
+    if (rc != 0 || (rc = cache_start(&o, &b)) != 0)
         die("cache_start", rc);
 
     /* Login on machine A: a synchronous put, in Redis when it returns. */
