@@ -3,6 +3,8 @@
 #   plain  -Werror build                    (build/plain)
 #   asan   AddressSanitizer + UBSan          (build/asan)
 #   tsan   ThreadSanitizer, ck builtins on   (build/tsan)
+#   noredis  -DGC_WITH_REDIS=OFF: the build without hiredis still
+#          works, and a Redis cache is refused with -ENOTSUP (build/noredis)
 # then the suites again under valgrind memcheck (plain build; the soak and
 # the cache's and Redis suite's timing-heavy concurrency cases are left out:
 # under valgrind's serialised threads they measure valgrind, and ASan/TSan
@@ -11,7 +13,7 @@
 # and then runs the differential fuzz target for 60 s (clang, libFuzzer +
 # ASan; the corpus is also replayed by every build above):
 #   fuzz                                     (build/fuzz)
-# Usage: bash tests/run.sh [plain|asan|tsan|valgrind|fuzz ...]   (default: all)
+# Usage: bash tests/run.sh [plain|asan|tsan|noredis|valgrind|fuzz ...]   (default: all)
 # Installs missing packages first (tests/install-deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +21,7 @@ cd "$(dirname "$0")/.."
 bash tests/install-deps.sh
 
 modes=("$@")
-[ ${#modes[@]} -gt 0 ] || modes=(plain asan tsan valgrind fuzz)
+[ ${#modes[@]} -gt 0 ] || modes=(plain asan tsan noredis valgrind fuzz)
 jobs=$(nproc 2>/dev/null || echo 2)
 passed=0
 
@@ -81,9 +83,10 @@ for mode in "${modes[@]}"; do
   fi
   case "$mode" in
     plain) flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo) ;;
+    noredis) flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DGC_WITH_REDIS=OFF -DGC_BUILD_BENCH=OFF) ;;
     asan)  flags=(-DCMAKE_BUILD_TYPE=Debug -DGC_ASAN=ON) ;;
     tsan)  flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DGC_TSAN=ON) ;;
-    *) echo "run.sh: unknown mode '$mode' (plain, asan, tsan, valgrind, fuzz)" >&2; exit 2 ;;
+    *) echo "run.sh: unknown mode '$mode' (plain, asan, tsan, noredis, valgrind, fuzz)" >&2; exit 2 ;;
   esac
   echo "=== gencache tests: $mode build"
   cmake -S . -B "build/$mode" -DGC_WERROR=ON "${flags[@]}" >/dev/null
