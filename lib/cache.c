@@ -702,6 +702,9 @@ gc_worker_info(void *state, const actor_info_t *info)
     } else if (info->msg.tag == GC_TAG_RECONNECT && c->redis != NULL) {
         gc_redis_timer(c);
         gc_after_write(c);
+    } else if (info->msg.tag == GC_TAG_REDIS_FLUSH && c->redis != NULL) {
+        gc_redis_flush_timer(c);
+        gc_after_write(c);
     } else if (info->msg.tag == GC_TAG_RECLAIM) {
         c->reclaim_armed = 0;
         gc_epoch_poll();

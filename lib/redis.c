@@ -4,10 +4,14 @@
  *
  * Threads.  The cache's worker owns two hiredis connections:
  *   - `cmd`, where every command goes.  Casts of put and delete are
- *     pipelined: appended to hiredis's output buffer and read back at the
- *     end of the worker's mailbox batch (gc_redis_idle, via the process
- *     core's idle hook), or earlier when RD_PIPE_MAX replies are owed or a
- *     synchronous command needs the connection;
+ *     pipelined: appended to hiredis's output buffer (pend[] records the
+ *     reply each owes) and sent every RD_PIPE_BATCH commands and at the end
+ *     of each mailbox batch (gc_redis_idle, the process core's idle hook).
+ *     Sending a batch reads back only the previous batch's replies
+ *     (rd_overlap), so Redis works on one batch while the worker prepares
+ *     the next; everything owed is read back (rd_drain) before a
+ *     synchronous command, before an invalidation is applied, before the
+ *     worker parks, and within RD_FLUSH_MS in any case;
  *   - `sub`, subscribed to __redis__:invalidate.  `cmd` has
  *     CLIENT TRACKING on ... REDIRECT <sub's id> BCAST PREFIX <prefix>
  *     NOLOOP, so Redis reports on `sub` every key under the prefix that
@@ -60,7 +64,9 @@
 #include <sys/time.h>
 
 #define RD_HDR_LEN 12
-#define RD_PIPE_MAX 1024      /* replies owed before the worker reads them */
+#define RD_PIPE_BATCH 512     /* commands appended before they are sent
+                                 (at most two batches are owed) */
+#define RD_FLUSH_MS 1         /* owed replies left unread at most this long */
 #define RD_PIPE_BYTES ((size_t)8 << 20)  /* or bytes appended since */
 #define RD_BACKOFF_MIN_MS 10
 #define RD_PREFIX_MAX 1024
@@ -129,6 +135,8 @@ struct gc_redis {
     rd_pend_t *pend;
     size_t npend, pcap;
     size_t pdone;             /* pend[0..pdone) already read back */
+    size_t psent;             /* pend[..psent) written to the socket */
+    int flush_armed;          /* a GC_TAG_REDIS_FLUSH timer is set */
     size_t pbytes;            /* key + value bytes appended since a drain */
     unsigned char *kbuf, *vbuf;   /* scratch: one Redis key; one formatted SET */
     size_t kcap, vcap;
@@ -572,7 +580,7 @@ rd_fail_pending(gc_redis_t *r)
         gc_entry_free(r->pend[i].e);
     if (r->npend > r->pdone)
         gc_stat_inc(&r->remote_errors, r->npend - r->pdone);
-    r->npend = r->pdone = 0;
+    r->npend = r->pdone = r->psent = 0;
     r->pbytes = 0;
 }
 
@@ -653,15 +661,16 @@ rd_is_error(cache_t *c, const redisReply *rep)
     return 1;
 }
 
-/* Read every reply the pipeline owes, applying what each confirms. */
+/* Read the owed replies of pend[pdone..upto), applying what each
+ * confirms.  0 or -ECONNRESET (the link is then down). */
 static int
-rd_drain(cache_t *c)
+rd_read_owed(cache_t *c, size_t upto)
 {
     gc_redis_t *r = c->redis;
 
     /* Replies come back in order, and their near-cache effects are applied
      * in that order: a put then a delete of one key leaves it absent. */
-    while (r->up && r->pdone < r->npend) {
+    while (r->up && r->pdone < upto) {
         rd_pend_t *p = &r->pend[r->pdone];
         redisReply *rep = NULL;
 
@@ -685,9 +694,64 @@ rd_drain(cache_t *c)
         r->pdone++;
         freeReplyObject(rep);
     }
-    r->npend = r->pdone = 0;
-    r->pbytes = 0;
     return r->up ? 0 : -ECONNRESET;
+}
+
+/* Read every reply the pipeline owes (sending what is appended first). */
+static int
+rd_drain(cache_t *c)
+{
+    gc_redis_t *r = c->redis;
+
+    if (rd_read_owed(c, r->npend) != 0)
+        return -ECONNRESET;
+    r->npend = r->pdone = r->psent = 0;
+    r->pbytes = 0;
+    return 0;
+}
+
+/*
+ * Overlap: send every appended command, then read only the replies of the
+ * commands sent by the previous call, which Redis has had the time of a
+ * whole batch to answer.  Redis executes one batch while the worker
+ * prepares the next, instead of each waiting for the other.  At most two
+ * batches are owed at a time.
+ */
+static void
+rd_overlap(cache_t *c)
+{
+    gc_redis_t *r = c->redis;
+    size_t prev = r->psent;
+    int done = 0;
+
+    while (!done) {
+        if (redisBufferWrite(r->cmd, &done) != REDIS_OK) {
+            rd_down(c);
+            return;
+        }
+    }
+    r->psent = r->npend;
+    if (rd_read_owed(c, prev) != 0)
+        return;
+    /* Keep pend[] from growing under an endless stream of casts. */
+    if (r->pdone > 0) {
+        memmove(r->pend, r->pend + r->pdone, (r->npend - r->pdone) * sizeof(*r->pend));
+        r->npend -= r->pdone;
+        r->psent -= r->pdone;
+        r->pdone = 0;
+    }
+}
+
+/* After appending a cast: send or read back as the bounds require. */
+static void
+rd_after_append(cache_t *c)
+{
+    gc_redis_t *r = c->redis;
+
+    if (r->pbytes >= RD_PIPE_BYTES)
+        (void)rd_drain(c);
+    else if (r->npend - r->psent >= RD_PIPE_BATCH)
+        rd_overlap(c);
 }
 
 static int
@@ -841,7 +905,8 @@ gc_redis_init(cache_t *c)
     r->c = c;
     r->up = 0;
     r->timer_armed = 0;
-    r->npend = 0;
+    r->flush_armed = 0;
+    r->npend = r->pdone = r->psent = 0;
     r->backoff = RD_BACKOFF_MIN_MS;
     rd_sigpipe_block();
     actor__on_idle(c->self, rd_idle_fn);
@@ -870,10 +935,30 @@ gc_redis_exit(cache_t *c)
 void
 gc_redis_idle(cache_t *c)
 {
-    if (c->redis->npend > 0) {
-        (void)rd_drain(c);
-        gc_after_write(c);
+    gc_redis_t *r = c->redis;
+
+    if (r->npend == 0)
+        return;
+    if (actor_mailbox_depth(c->self) > 0) {
+        /* More messages are waiting (more casts, likely): keep Redis busy
+         * while they are handled, and make sure what stays owed is read
+         * back soon even if nothing else comes. */
+        rd_overlap(c);
+        if (r->up && r->npend > r->pdone && !r->flush_armed &&
+            actor_send_after(c->self, RD_FLUSH_MS, GC_TAG_REDIS_FLUSH, NULL, 0, NULL) == 0)
+            r->flush_armed = 1;
+    } else {
+        (void)rd_drain(c);   /* about to park: nothing stays owed */
     }
+    gc_after_write(c);
+}
+
+void
+gc_redis_flush_timer(cache_t *c)
+{
+    c->redis->flush_armed = 0;
+    if (c->redis->npend > 0)
+        (void)rd_drain(c);
 }
 
 void
@@ -976,8 +1061,7 @@ gc_redis_put_entry(cache_t *c, gc_entry_t *e)
         return;
     }
     r->pbytes += e_bytes;
-    if (r->npend >= RD_PIPE_MAX || r->pbytes >= RD_PIPE_BYTES)
-        (void)rd_drain(c);
+    rd_after_append(c);
 }
 
 /* Synchronous put: 0, -ENOTCONN, -ECONNRESET, -EIO, -ENOMEM. */
@@ -1189,8 +1273,8 @@ rd_cast_delete(cache_t *c, const gc_view_t *v)
         rd_down(c);   /* as in gc_redis_put_entry */
         return;
     }
-    if (r->npend >= RD_PIPE_MAX)
-        (void)rd_drain(c);
+    r->pbytes += lens[1];
+    rd_after_append(c);
 }
 
 static int

@@ -31,6 +31,8 @@ void gc_redis_put_entry(cache_t *c, gc_entry_t *e);
 void gc_redis_idle(cache_t *c);
 /* The GC_TAG_RECONNECT timer fired. */
 void gc_redis_timer(cache_t *c);
+/* The GC_TAG_REDIS_FLUSH timer fired: read back what the pipeline owes. */
+void gc_redis_flush_timer(cache_t *c);
 
 /* cache_txn_* on a Redis cache (worker thread). */
 int gc_redis_txn_get(cache_t *c, const char *ns, size_t ns_len, const void *key,

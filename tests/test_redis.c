@@ -1763,6 +1763,72 @@ START_TEST(test_async_writes)
 }
 END_TEST
 
+/*
+ * Long streams of casts go through the overlapped pipeline (commands sent
+ * every 512, the previous batch's replies read back meanwhile): every
+ * write lands, in order, deletes included; and what stays owed is read
+ * back without any cache_sync (stats.puts reaches the count by itself).
+ */
+START_TEST(test_async_stream)
+{
+    rh_server_t *s = srv_start(NULL);
+    cache_redis_opts_t r = ropts(s);
+    cache_t *a = cstart((cache_opts_t){ .async_writes = 1 }, &r);
+    cache_t *b = cstart((cache_opts_t){ 0 }, &r);
+    const int n = 5000;
+    uint64_t puts0 = stats_of(a).puts, dels0 = stats_of(a).deletes;
+    char key[16], val[24];
+    cache_record_t *recs;
+    size_t nrec, j;
+    int64_t t0;
+    int i;
+
+    for (i = 0; i < n; i++) {
+        snprintf(key, sizeof(key), "s%05d", i);
+        snprintf(val, sizeof(val), "first-%d", i);
+        ck_assert_int_eq(put_s(a, "stream", key, val, CACHE_TTL_NONE), 0);
+    }
+    for (i = 0; i < n; i++) {
+        snprintf(key, sizeof(key), "s%05d", i);
+        if (i % 10 == 0) {
+            ck_assert_int_eq(del_s(a, "stream", key), 0);
+        } else if (i % 10 == 1) {
+            snprintf(val, sizeof(val), "second-%d", i);
+            ck_assert_int_eq(put_s(a, "stream", key, val, CACHE_TTL_NONE), 0);
+        }
+    }
+    /* Everything is confirmed by Redis without a sync, promptly. */
+    t0 = now_ms();
+    while (stats_of(a).puts - puts0 < (uint64_t)(n + n / 10) && now_ms() - t0 < 5000)
+        sleep_ms(2);
+    ck_assert_uint_eq(stats_of(a).puts - puts0, (uint64_t)(n + n / 10));
+    ck_assert_uint_eq(stats_of(a).deletes - dels0, (uint64_t)(n / 10));
+    ck_assert_uint_eq(stats_of(a).remote_errors, 0);
+    ck_assert_int_eq(cache_sync(a, CALL_MS), 0);
+    ck_assert_int_eq(cache_all(b, "stream", NULL, &recs, &nrec, CALL_MS), 0);
+    ck_assert_uint_eq(nrec, (size_t)(n - n / 10));
+    for (i = 0, j = 0; i < n; i++) {
+        if (i % 10 == 0)
+            continue;
+        snprintf(key, sizeof(key), "s%05d", i);
+        snprintf(val, sizeof(val), i % 10 == 1 ? "second-%d" : "first-%d", i);
+        ck_assert_uint_lt(j, nrec);
+        ck_assert_uint_eq(recs[j].key_len, strlen(key));
+        ck_assert_int_eq(memcmp(recs[j].key, key, strlen(key)), 0);
+        ck_assert_uint_eq(recs[j].value_len, strlen(val));
+        ck_assert_int_eq(memcmp(recs[j].value, val, strlen(val)), 0);
+        j++;
+    }
+    cache_records_free(recs);
+    /* The writer's own direct reads agree after the sync. */
+    expect_missing(a, "stream", "s00000");
+    expect_value(a, "stream", "s00001", "second-1");
+    expect_value(a, "stream", "s00002", "first-2");
+    cfinish(a);
+    cfinish(b);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* stats                                                                */
 
@@ -3147,6 +3213,7 @@ redis_suite(void)
     ADD(tc, test_batch_put);
     ADD(tc, test_batch_atomic_in_redis);
     ADD(tc, test_async_writes);
+    ADD(tc, test_async_stream);
     ADD(tc, test_stats_counters);
 
     tc = tc_new(s, "failure");
