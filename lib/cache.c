@@ -111,7 +111,7 @@ gc_ttl(const cache_t *c, int64_t ttl_ms, int64_t *out)
         *out = c->default_ttl;
     else if (ttl_ms == CACHE_TTL_NONE)
         *out = 0;
-    else if (ttl_ms > 0)
+    else if (ttl_ms > 0 && (c->redis == NULL || ttl_ms <= CACHE_REDIS_TTL_MAX))
         *out = ttl_ms;
     else
         return -EINVAL;
@@ -576,6 +576,9 @@ gc_apply(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
     case CACHE_OP_USER: {
         cache_txn_t txn = { c, reply };
 
+        if (c->redis != NULL)
+            gc_redis_quiesce(c);   /* ordered after earlier casts */
+
         rc = v->r.fn(&txn, v->r.arg_len ? v->arg : NULL, v->r.arg_len);
         break;
     }
@@ -704,6 +707,9 @@ gc_worker_info(void *state, const actor_info_t *info)
         gc_after_write(c);
     } else if (info->msg.tag == GC_TAG_REDIS_FLUSH && c->redis != NULL) {
         gc_redis_flush_timer(c);
+        gc_after_write(c);
+    } else if (info->msg.tag == GC_TAG_REDIS_PING && c->redis != NULL) {
+        gc_redis_ping_timer(c);
         gc_after_write(c);
     } else if (info->msg.tag == GC_TAG_RECLAIM) {
         c->reclaim_armed = 0;
@@ -840,7 +846,9 @@ cache_new(const cache_opts_t *opts, cache_t **out)
         (opts->async_writes != 0 && opts->async_writes != 1) ||
         (opts->keep_data != 0 && opts->keep_data != 1) ||
         (opts->clock != NULL && !actor__clock_is_manual(opts->clock)) ||
-        (opts->redis != NULL && opts->clock != NULL))
+        (opts->redis != NULL && opts->clock != NULL) ||
+        (opts->redis != NULL && opts->default_ttl_ms != CACHE_TTL_NONE &&
+         opts->default_ttl_ms > CACHE_REDIS_TTL_MAX))
         return -EINVAL;
     c = gc_calloc(1, sizeof(*c));
     if (c == NULL)

@@ -23,7 +23,8 @@ typedef struct gc_redis gc_redis_t;
 #define GC_EXPIRE_SLICE 4096
 #define GC_RECLAIM_MS 10
 
-enum { GC_TAG_EXPIRE = 1, GC_TAG_RECLAIM = 2, GC_TAG_RECONNECT = 3, GC_TAG_REDIS_FLUSH = 4 };
+enum { GC_TAG_EXPIRE = 1, GC_TAG_RECLAIM = 2, GC_TAG_RECONNECT = 3, GC_TAG_REDIS_FLUSH = 4,
+       GC_TAG_REDIS_PING = 5 };
 
 /* Internal request kind for cache_all (not a public cache_op_kind_t). */
 #define GC_OP_ALL 100

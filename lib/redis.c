@@ -76,8 +76,10 @@
 static const unsigned char rd_magic[4] = { 0xff, 'g', 'c', 0x01 };
 
 /* touch / expire / persist, atomically in Redis.  ARGV: mode ("touch" or
- * "expire"), TTL in ms (0: none), the 4 magic bytes.  Returns -2 when the
- * key is missing, else 1. */
+ * "expire"), TTL in ms as a decimal string ("0": none), the 4 magic bytes,
+ * the 8 TTL bytes of the new header.  Returns -2 when the key is missing,
+ * else 1.  A value without gencache's header (another client's) keeps its
+ * bytes: only its expiry changes, and touch leaves it alone. */
 static const char rd_ttl_script[] =
     "local v = redis.call('GET', KEYS[1])\n"
     "if not v then return -2 end\n"
@@ -85,15 +87,18 @@ static const char rd_ttl_script[] =
     "if ARGV[1] == 'touch' then\n"
     "  if ours then\n"
     "    local t = struct.unpack('<i8', v, 5)\n"
-    "    if t > 0 then redis.call('PEXPIRE', KEYS[1], t) end\n"
+    "    if t > 0 then redis.call('PEXPIRE', KEYS[1], string.format('%.0f', t)) end\n"
     "  end\n"
     "  return 1\n"
     "end\n"
-    "local t = tonumber(ARGV[2])\n"
-    "if ours then v = string.sub(v, 13) end\n"
-    "v = ARGV[3] .. struct.pack('<i8', t) .. v\n"
-    "if t > 0 then redis.call('SET', KEYS[1], v, 'PX', t)\n"
-    "else redis.call('SET', KEYS[1], v) end\n"
+    "if not ours then\n"
+    "  if ARGV[2] == '0' then redis.call('PERSIST', KEYS[1])\n"
+    "  else redis.call('PEXPIRE', KEYS[1], ARGV[2]) end\n"
+    "  return 1\n"
+    "end\n"
+    "v = ARGV[3] .. ARGV[4] .. string.sub(v, 13)\n"
+    "if ARGV[2] == '0' then redis.call('SET', KEYS[1], v)\n"
+    "else redis.call('SET', KEYS[1], v, 'PX', ARGV[2]) end\n"
     "return 1\n";
 
 /* One reply owed on `cmd` by a pipelined cast. */
@@ -137,6 +142,12 @@ struct gc_redis {
     size_t pdone;             /* pend[0..pdone) already read back */
     size_t psent;             /* pend[..psent) written to the socket */
     int flush_armed;          /* a GC_TAG_REDIS_FLUSH timer is set */
+    int ping_armed;           /* a GC_TAG_REDIS_PING timer is set */
+    int ping_ms;              /* health-check period of `cmd` */
+    uint64_t lost_casts, seen_lost;     /* casts lost with a link */
+    uint64_t failed_casts, seen_failed; /* casts Redis answered with an error */
+    rd_inval_msg_t *down_msg; /* the listener's DOWN message, preallocated */
+    int down_used;            /* the listener took down_msg */
     size_t pbytes;            /* key + value bytes appended since a drain */
     unsigned char *kbuf, *vbuf;   /* scratch: one Redis key; one formatted SET */
     size_t kcap, vcap;
@@ -213,6 +224,12 @@ gc_redis_new(const cache_redis_opts_t *o, gc_redis_t **out)
     if (r->backoff_max < RD_BACKOFF_MIN_MS)
         r->backoff_max = RD_BACKOFF_MIN_MS;
     r->down_limit = o->down_limit_ms != 0 ? o->down_limit_ms : 30000;
+    /* Tracking lives on `cmd`: if only `cmd` dies (a server `timeout`, a
+     * proxy cutting idle links), reports stop with no error on `sub`.  A
+     * PING this often finds out, well within near_ttl_ms. */
+    r->ping_ms = r->near_ttl / 2 < 1000 ? (int)(r->near_ttl / 2) : 1000;
+    if (r->ping_ms < 10)
+        r->ping_ms = 10;
     *out = r;
     return 0;
 }
@@ -329,6 +346,9 @@ rd_near_put(cache_t *c, gc_entry_t *e, int64_t ttl, uint64_t sent_ms)
         gc_entry_free(e);
         return;
     }
+    /* If the insert fails (-ENOMEM: e is then freed), no older copy may
+     * stay in its place: drop it first.  (An insert would replace it.) */
+    rd_near_drop(c, e->key.bytes, e->key.len);
     (void)gc_cache_insert(c, e, sent_ms);
 }
 
@@ -356,7 +376,12 @@ rd_dial(gc_redis_t *r)
 
     if (x == NULL)
         return NULL;
-    if (x->err != 0 || redisSetTimeout(x, rd_tv(r->io_ms)) != REDIS_OK)
+    /* Set-up commands (AUTH, CLIENT ID, SUBSCRIBE, SELECT, TRACKING) run
+     * under the connect timeout: an attempt is bounded by it, not by
+     * io_timeout_ms (rd_connect switches `cmd` to io_timeout_ms after).
+     * Keepalive makes a silently dead peer an error eventually. */
+    if (x->err != 0 || redisSetTimeout(x, rd_tv(r->connect_ms)) != REDIS_OK ||
+        redisEnableKeepAlive(x) != REDIS_OK)
         goto fail;
     if (r->pass != NULL) {
         const char *argv[3] = { "AUTH", r->user, r->pass };
@@ -445,9 +470,16 @@ rd_listener_main(void *arg)
 
         if (redisGetReply(r->sub, (void **)&rep) != REDIS_OK || rep == NULL) {
             /* Pairs with the gc_store_32 in rd_close: a failure the worker
-             * caused itself is not reported. */
-            if (gc_load_32(&r->stopping) == 0)
-                rd_listener_send(r, self, gen, RD_INV_DOWN, NULL);
+             * caused itself is not reported.  The DOWN message was
+             * allocated before this thread started, so it cannot be lost
+             * for lack of memory; it is ours to send (or free). */
+            if (gc_load_32(&r->stopping) == 0) {
+                rd_inval_msg_t *m = r->down_msg;
+
+                r->down_used = 1;   /* read by the worker after the join */
+                if (actor__send(self, &m->hdr, 0) != 0)
+                    gc_free(m);
+            }
             return NULL;
         }
         if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
@@ -475,6 +507,10 @@ rd_close(gc_redis_t *r)
         pthread_join(r->listener, NULL);
         r->listening = 0;
     }
+    if (r->down_msg != NULL && !r->down_used)
+        gc_free(r->down_msg);
+    r->down_msg = NULL;
+    r->down_used = 0;
     if (r->sub != NULL)
         redisFree(r->sub);
     if (r->cmd != NULL)
@@ -538,9 +574,19 @@ rd_connect(cache_t *c)
         if (redisSetTimeout(r->sub, rd_tv(0)) != REDIS_OK)
             goto fail;
     }
+    if (redisSetTimeout(r->cmd, rd_tv(r->io_ms)) != REDIS_OK)
+        goto fail;
     r->gen++;
     gc_store_32(&r->stopping, 0);  /* read by the listener after create */
     if (r->near) {
+        if ((r->down_msg = gc_calloc(1, sizeof(*r->down_msg))) == NULL)
+            goto fail;
+        r->down_msg->hdr.kind = GC_MSG_FN;
+        r->down_msg->hdr.fn = rd_inval_fn;
+        r->down_msg->hdr.dispose = rd_inval_dispose;
+        r->down_msg->gen = r->gen;
+        r->down_msg->kind = RD_INV_DOWN;
+        r->down_used = 0;
         if (pthread_create(&r->listener, NULL, rd_listener_main, r) != 0)
             goto fail;
         r->listening = 1;
@@ -553,6 +599,9 @@ rd_connect(cache_t *c)
         gc_stat_inc(&r->reconnects, 1);
     r->ever_up = 1;
     r->backoff = RD_BACKOFF_MIN_MS;
+    if (r->near && !r->ping_armed &&
+        actor_send_after(c->self, (uint64_t)r->ping_ms, GC_TAG_REDIS_PING, NULL, 0, NULL) == 0)
+        r->ping_armed = 1;
     return 0;
 fail:
     rd_close(r);
@@ -578,8 +627,10 @@ rd_fail_pending(gc_redis_t *r)
 
     for (i = r->pdone; i < r->npend; i++)
         gc_entry_free(r->pend[i].e);
-    if (r->npend > r->pdone)
+    if (r->npend > r->pdone) {
         gc_stat_inc(&r->remote_errors, r->npend - r->pdone);
+        r->lost_casts += r->npend - r->pdone;
+    }
     r->npend = r->pdone = r->psent = 0;
     r->pbytes = 0;
 }
@@ -679,6 +730,7 @@ rd_read_owed(cache_t *c, size_t upto)
             return -ECONNRESET;
         }
         if (rd_is_error(c, rep)) {
+            r->failed_casts++;
             if (p->e != NULL && !p->is_put)
                 rd_near_drop(c, p->e->key.bytes, p->e->key.len);
             gc_entry_free(p->e);
@@ -872,9 +924,11 @@ rd_collect(cache_t *c, redisReply **reps, size_t n)
     for (i = 0; i < n && rc == 0; i++)
         rc = rd_read(c, &reps[i]);
     if (rc != 0) {
-        for (i = 0; i < n; i++)
+        for (i = 0; i < n; i++) {
             if (reps[i] != NULL)
                 freeReplyObject(reps[i]);
+            reps[i] = NULL;
+        }
     }
     return rc;
 }
@@ -883,9 +937,12 @@ rd_collect(cache_t *c, redisReply **reps, size_t n)
 static int
 rd_ready(cache_t *c)
 {
-    if (!c->redis->up)
+    if (!c->redis->up) {
+        rd_arm(c);   /* in case arming failed for lack of memory */
         return -ENOTCONN;
-    return rd_drain(c);
+    }
+    /* Earlier casts' failure is theirs: this command was not sent. */
+    return rd_drain(c) != 0 ? -ENOTCONN : 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -906,6 +963,7 @@ gc_redis_init(cache_t *c)
     r->up = 0;
     r->timer_armed = 0;
     r->flush_armed = 0;
+    r->ping_armed = 0;
     r->npend = r->pdone = r->psent = 0;
     r->backoff = RD_BACKOFF_MIN_MS;
     rd_sigpipe_block();
@@ -951,6 +1009,36 @@ gc_redis_idle(cache_t *c)
         (void)rd_drain(c);   /* about to park: nothing stays owed */
     }
     gc_after_write(c);
+}
+
+static int rd_exchange(cache_t *c, int argc, const char **argv, const size_t *lens,
+                       redisReply **out);
+
+void
+gc_redis_ping_timer(cache_t *c)
+{
+    gc_redis_t *r = c->redis;
+    const char *argv[1] = { "PING" };
+    size_t lens[1] = { 4 };
+    redisReply *rep;
+
+    r->ping_armed = 0;
+    if (!r->up)
+        return;   /* rd_connect arms it again */
+    /* A dead `cmd` fails here (rd_read takes the link down and empties
+     * the near-cache); a live one costs one round trip per period. */
+    if (rd_exchange(c, 1, argv, lens, &rep) == 0)
+        freeReplyObject(rep);
+    if (r->up && actor_send_after(c->self, (uint64_t)r->ping_ms, GC_TAG_REDIS_PING, NULL, 0,
+                                  NULL) == 0)
+        r->ping_armed = 1;
+}
+
+void
+gc_redis_quiesce(cache_t *c)
+{
+    if (c->redis->up && c->redis->npend > 0)
+        (void)rd_drain(c);
 }
 
 void
@@ -1043,6 +1131,7 @@ gc_redis_put_entry(cache_t *c, gc_entry_t *e)
                       gc_entry_user_key_len(e), gc_entry_value(e), e->value_len,
                       e->ttl_ms) != 0) {
         gc_stat_inc(&r->remote_errors, 1);
+        r->lost_casts++;
         gc_entry_free(e);
         return;
     }
@@ -1057,6 +1146,8 @@ gc_redis_put_entry(cache_t *c, gc_entry_t *e)
     if (rd_pend_push(r, NULL, 0, 1) != 0) {
         /* The command is appended but its reply could not be accounted
          * for: the connection is out of step, start it over. */
+        gc_stat_inc(&r->remote_errors, 1);
+        r->lost_casts++;
         rd_down(c);
         return;
     }
@@ -1080,14 +1171,16 @@ rd_put(cache_t *c, const char *ns, size_t ns_len, const void *key, size_t key_le
     if (rd_append_set(r, ns, ns_len, key, key_len, value, value_len, ttl) != 0)
         return -ENOMEM;
     rc = rd_collect(c, &rep, 1);
-    if (rc != 0)
-        return rc;
-    if (rd_is_error(c, rep)) {
-        freeReplyObject(rep);
-        e = gc_find(c, ns, ns_len, key, key_len);
-        if (e != NULL)
+    if (rc == 0 && rd_is_error(c, rep))
+        rc = -EIO;
+    if (rc != 0) {
+        /* Redis may hold either value now: keep neither (this matters
+         * with serve_stale, which keeps the near-cache across a loss). */
+        if (rep != NULL)
+            freeReplyObject(rep);
+        if ((e = gc_find(c, ns, ns_len, key, key_len)) != NULL)
             gc_table_remove(&c->table, e);
-        return -EIO;
+        return rc;
     }
     freeReplyObject(rep);
     gc_stat_inc(&c->puts, 1);
@@ -1144,11 +1237,15 @@ rd_get(cache_t *c, const char *ns, size_t ns_len, const void *key, size_t key_le
         freeReplyObject(ex);
         return -EIO;
     }
-    if (ex->element[0]->type != REDIS_REPLY_STRING) {
+    if (ex->element[0]->type != REDIS_REPLY_STRING || ex->element[1]->integer == -2) {
+        /* Missing, or not a string (WRONGTYPE inside EXEC: an error). */
+        rc = ex->element[0]->type == REDIS_REPLY_ERROR ? -EIO : -ENOENT;
+        if (rc == -EIO)
+            gc_stat_inc(&r->remote_errors, 1);
         freeReplyObject(ex);
         if ((e = gc_find(c, ns, ns_len, key, key_len)) != NULL)
             gc_table_remove(&c->table, e);
-        return -ENOENT;
+        return rc;
     }
     rd_unwrap(ex->element[0], v, vlen);
     /* PTTL: ms left (0 in its last millisecond), or -1 for no TTL. */
@@ -1257,6 +1354,7 @@ rd_cast_delete(cache_t *c, const gc_view_t *v)
         gc_table_remove(&c->table, e);
     if (!r->up || rd_key2(r, v->ns, v->r.ns_len, v->key, v->r.key_len, &lens[1]) != 0) {
         gc_stat_inc(&r->remote_errors, 1);
+        r->lost_casts++;
         return;
     }
     argv[1] = (const char *)r->kbuf;
@@ -1266,10 +1364,13 @@ rd_cast_delete(cache_t *c, const gc_view_t *v)
     if (e == NULL || redisAppendCommandArgv(r->cmd, 2, argv, lens) != REDIS_OK) {
         gc_entry_free(e);
         gc_stat_inc(&r->remote_errors, 1);
+        r->lost_casts++;
         return;
     }
     if (rd_pend_push(r, e, rd_now(), 0) != 0) {
         gc_entry_free(e);
+        gc_stat_inc(&r->remote_errors, 1);
+        r->lost_casts++;
         rd_down(c);   /* as in gc_redis_put_entry */
         return;
     }
@@ -1281,14 +1382,14 @@ static int
 rd_ttl_change(cache_t *c, const gc_view_t *v)
 {
     gc_redis_t *r = c->redis;
-    char ttlbuf[24];
-    const char *argv[7] = { "EVAL", rd_ttl_script, "1", NULL, NULL, ttlbuf,
-                            (const char *)rd_magic };
-    size_t lens[7] = { 4, sizeof(rd_ttl_script) - 1, 1, 0, 0, 0, 4 };
+    char ttlbuf[24], hdr[8];
+    const char *argv[8] = { "EVAL", rd_ttl_script, "1", NULL, NULL, ttlbuf,
+                            (const char *)rd_magic, hdr };
+    size_t lens[8] = { 4, sizeof(rd_ttl_script) - 1, 1, 0, 0, 0, 4, 8 };
     int64_t ttl = v->r.kind == CACHE_OP_PERSIST ? 0 : v->r.ttl_ms;
     redisReply *rep;
     gc_entry_t *e;
-    int rc;
+    int rc, i;
 
     if (rd_key2(r, v->ns, v->r.ns_len, v->key, v->r.key_len, &lens[3]) != 0)
         return -ENOMEM;
@@ -1296,7 +1397,9 @@ rd_ttl_change(cache_t *c, const gc_view_t *v)
     argv[4] = v->r.kind == CACHE_OP_TOUCH ? "touch" : "expire";
     lens[4] = strlen(argv[4]);
     lens[5] = (size_t)snprintf(ttlbuf, sizeof(ttlbuf), "%lld", (long long)ttl);
-    rc = rd_exchange(c, 7, argv, lens, &rep);
+    for (i = 0; i < 8; i++)
+        hdr[i] = (char)(unsigned char)((uint64_t)ttl >> (8 * i));
+    rc = rd_exchange(c, 8, argv, lens, &rep);
     /* The near copy's deadline may be wrong now: drop it. */
     if ((e = gc_find(c, v->ns, v->r.ns_len, v->key, v->r.key_len)) != NULL)
         gc_table_remove(&c->table, e);
@@ -1321,6 +1424,7 @@ rd_batch(cache_t *c, const gc_view_t *v)
 
     if ((rc = rd_ready(c)) != 0)
         return rc;
+    rc = 0;
     if (redisAppendCommandArgv(r->cmd, 1, multi, ml) != REDIS_OK)
         return -ENOMEM;
     for (i = 0; i < n; i++) {
@@ -1338,33 +1442,53 @@ rd_batch(cache_t *c, const gc_view_t *v)
         rd_down(c);
         return -ENOMEM;
     }
-    for (i = 0; i < n + 1; i++) {   /* +OK, then one +QUEUED per SET */
+    /* +OK for MULTI, then +QUEUED per SET, then EXEC's array with +OK per
+     * SET.  Anything else (MULTI refused, a SET refused, an EXEC element
+     * that is an error) means Redis may hold part of the batch. */
+    for (i = 0; i < n + 1 && rc == 0; i++) {
         if ((rc = rd_read(c, &rep)) != 0)
-            return rc;
+            break;
+        if (rep->type != REDIS_REPLY_STATUS)
+            rc = -EIO;
         freeReplyObject(rep);
     }
-    if ((rc = rd_read(c, &ex)) != 0)
-        return rc;
-    if (rd_is_error(c, ex) || ex->type != REDIS_REPLY_ARRAY) {
-        freeReplyObject(ex);
-        return -EIO;
+    for (; i < n + 1 && r->up; i++) {   /* the rest of the owed replies */
+        if (rd_read(c, &rep) != 0)
+            break;
+        freeReplyObject(rep);
     }
-    freeReplyObject(ex);
-    gc_stat_inc(&c->puts, n);
+    if (r->up && (rc == 0 || rc == -EIO)) {
+        int erc = rd_read(c, &ex);
+
+        if (erc != 0) {
+            rc = erc;
+        } else {
+            if (ex->type != REDIS_REPLY_ARRAY || ex->elements != n)
+                rc = -EIO;
+            for (i = 0; rc == 0 && i < ex->elements; i++)
+                if (ex->element[i]->type != REDIS_REPLY_STATUS)
+                    rc = -EIO;
+            freeReplyObject(ex);
+        }
+    }
+    if (rc == -EIO)
+        gc_stat_inc(&r->remote_errors, 1);
+    if (rc == 0)
+        gc_stat_inc(&c->puts, n);
     for (i = 0, p = v->next; i < n; i++) {
         gc_view_t sub;
         gc_entry_t *e;
 
         gc_parse(p, &sub);
         p = sub.next;
-        e = gc_entry_new(sub.ns, sub.r.ns_len, sub.key, sub.r.key_len, sub.value,
-                         sub.r.value_len, sub.r.ttl_ms);
+        e = rc == 0 ? gc_entry_new(sub.ns, sub.r.ns_len, sub.key, sub.r.key_len, sub.value,
+                                   sub.r.value_len, sub.r.ttl_ms) : NULL;
         if (e != NULL)
             rd_near_put(c, e, sub.r.ttl_ms, now);
         else if ((e = gc_find(c, sub.ns, sub.r.ns_len, sub.key, sub.r.key_len)) != NULL)
-            gc_table_remove(&c->table, e);
+            gc_table_remove(&c->table, e);   /* failed, or no memory */
     }
-    return 0;
+    return rc;
 }
 
 static int
@@ -1380,9 +1504,9 @@ rd_reply_ttl(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
     if (rd_key2(r, v->ns, v->r.ns_len, v->key, v->r.key_len, &lens[1]) != 0)
         return -ENOMEM;
     argv[1] = (const char *)r->kbuf;
-    gc_stat_inc(&r->remote_reads, 1);
     if ((rc = rd_exchange(c, 2, argv, lens, &rep)) != 0)
         return rc;
+    gc_stat_inc(&r->remote_reads, 1);
     if (rep->type != REDIS_REPLY_INTEGER || rep->integer == -2) {
         freeReplyObject(rep);
         return -ENOENT;
@@ -1535,9 +1659,9 @@ rd_reply_all(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
     unsigned char *out;
     int rc;
 
-    gc_stat_inc(&r->remote_reads, 1);
     if ((rc = rd_scan(c, v, upat, &recs, &n)) != 0)
         return rc;
+    gc_stat_inc(&r->remote_reads, 1);
     /* SCAN may return a key twice: sort, then keep one of each. */
     if (n > 1)
         qsort(recs, n, sizeof(*recs), rd_rec_cmp);
@@ -1566,6 +1690,13 @@ rd_reply_all(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
             rd_recs_free(recs, n);
             return rc;
         }
+        if (recs[i].val->type == REDIS_REPLY_STRING && recs[i].ttl->type == REDIS_REPLY_INTEGER &&
+            recs[i].ttl->integer == -2) {
+            /* Expired between its GET and its PTTL: not listed. */
+            freeReplyObject(recs[i].val);
+            recs[i].val = NULL;
+            continue;
+        }
         if (recs[i].val->type == REDIS_REPLY_STRING) {
             const unsigned char *val;
             size_t vlen;
@@ -1591,7 +1722,7 @@ rd_reply_all(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
         size_t vlen;
         int64_t ttl;
 
-        if (recs[i].val->type != REDIS_REPLY_STRING)
+        if (recs[i].val == NULL || recs[i].val->type != REDIS_REPLY_STRING)
             continue;   /* deleted or expired during the scan */
         rd_unwrap(recs[i].val, &val, &vlen);
         vl = vlen;
@@ -1646,11 +1777,20 @@ gc_redis_apply(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
     case GC_OP_ALL:
         rc = reply != NULL ? rd_reply_all(c, v, reply) : -EINVAL;
         break;
-    case CACHE_OP_SYNC:
-        /* Every earlier cast has its reply: applied in Redis (or lost
-         * with the connection, which this reports). */
-        rc = c->redis->up ? rd_drain(c) : -ENOTCONN;
+    case CACHE_OP_SYNC: {
+        /* Every earlier cast has its reply.  Report casts lost with a
+         * connection, or refused by Redis, since the previous sync. */
+        gc_redis_t *r = c->redis;
+
+        rc = r->up ? rd_drain(c) : -ENOTCONN;
+        if (rc == 0 && r->lost_casts != r->seen_lost)
+            rc = -ECONNRESET;
+        else if (rc == 0 && r->failed_casts != r->seen_failed)
+            rc = -EIO;
+        r->seen_lost = r->lost_casts;
+        r->seen_failed = r->failed_casts;
         break;
+    }
     default:
         rc = -EINVAL;
         break;

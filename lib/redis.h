@@ -33,6 +33,10 @@ void gc_redis_idle(cache_t *c);
 void gc_redis_timer(cache_t *c);
 /* The GC_TAG_REDIS_FLUSH timer fired: read back what the pipeline owes. */
 void gc_redis_flush_timer(cache_t *c);
+/* The GC_TAG_REDIS_PING timer fired: check that `cmd` is alive. */
+void gc_redis_ping_timer(cache_t *c);
+/* Before a user operation: read back what the pipeline owes. */
+void gc_redis_quiesce(cache_t *c);
 
 /* cache_txn_* on a Redis cache (worker thread). */
 int gc_redis_txn_get(cache_t *c, const char *ns, size_t ns_len, const void *key,

@@ -69,6 +69,18 @@ gc_redis_flush_timer(cache_t *c)
     (void)c;
 }
 
+void
+gc_redis_ping_timer(cache_t *c)
+{
+    (void)c;
+}
+
+void
+gc_redis_quiesce(cache_t *c)
+{
+    (void)c;
+}
+
 int
 gc_redis_txn_get(cache_t *c, const char *ns, size_t ns_len, const void *key,
                  size_t key_len, void *buf, size_t cap, size_t *value_len)

@@ -2149,6 +2149,123 @@ START_TEST(test_failure_connections_killed)
 END_TEST
 
 /*
+ * Only the command connection dies (the server's idle `timeout` exempts
+ * subscribers): tracking lives on it, so reports stop with no error on the
+ * invalidation connection.  The worker's health check must notice, and B
+ * must not keep serving a value A replaced for near_ttl_ms (30 s here).
+ */
+START_TEST(test_failure_cmd_link_only)
+{
+    rh_server_t *s = srv_start(NULL);
+    cache_redis_opts_t r = ropts(s);
+    cache_t *a, *b;
+    rh_reply_t *rep;
+    int64_t dt;
+
+    r.reconnect_max_ms = 100;
+    a = cstart((cache_opts_t){ 0 }, &r);
+    b = cstart((cache_opts_t){ 0 }, &r);
+    ck_assert_int_eq(put_s(a, NULL, "k", "v1", CACHE_TTL_NONE), 0);
+    sleep_ms(NEAR_SETTLE_MS);
+    expect_value(b, NULL, "k", "v1");
+    /* Kill only B's command connection (type normal; its subscriber is a
+     * pubsub client and survives), the way an idle timeout would. */
+    rep = rh_server_cmd(s, -1, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes", NULL);
+    ck_assert_ptr_nonnull(rep);
+    rh_reply_free(rep);
+    sleep_ms(50);
+    /* A (also cut) comes back; its write must reach B's reads. */
+    ck_assert_msg(wait_put_ok(a, "k", "v2", UP_WAIT_MS) >= 0, "A did not recover");
+    dt = poll_get(b, NULL, "k", "v2", 5000);
+    ck_assert_msg(dt >= 0, "B still serves the replaced value 5 s after the write "
+                  "(its command link died; near_ttl_ms is 30 s)");
+    printf("failure: command link only: B saw the new value after %lld ms\n", (long long)dt);
+    cfinish(a);
+    cfinish(b);
+}
+END_TEST
+
+/*
+ * A batch Redis refuses to run as a transaction (an ACL user without
+ * MULTI): the batch fails with -EIO, and the near-cache does not keep a
+ * value Redis no longer holds.
+ */
+START_TEST(test_failure_batch_refused)
+{
+    rh_server_t *s = srv_start(NULL);
+    cache_redis_opts_t r = ropts(s), ra;
+    cache_op_t items[2], op;
+    cache_t *a;
+    rh_reply_t *rep;
+
+    rep = rh_server_cmd(s, -1, "ACL", "SETUSER", "nomulti", "on", ">pw", "~*", "&*", "+@all",
+                        "-multi", NULL);
+    ck_assert_ptr_nonnull(rep);
+    ck_assert_int_eq(rep->type, '+');
+    rh_reply_free(rep);
+    ra = r;
+    ra.username = "nomulti";
+    ra.password = "pw";
+    a = cstart((cache_opts_t){ 0 }, &ra);
+    ck_assert_int_eq(put_s(a, NULL, "x", "old", CACHE_TTL_NONE), 0);
+    expect_value(a, NULL, "x", "old");
+    items[0] = (cache_op_t){ .kind = CACHE_OP_PUT, .key = "x", .key_len = 1, .value = "new",
+                             .value_len = 3, .ttl_ms = CACHE_TTL_NONE };
+    items[1] = (cache_op_t){ .kind = CACHE_OP_PUT, .key = "y", .key_len = 1, .value = "new",
+                             .value_len = 3, .ttl_ms = CACHE_TTL_NONE };
+    op = (cache_op_t){ .kind = CACHE_OP_PUT_BATCH, .batch = items, .batch_len = 2 };
+    ck_assert_int_eq(cache_call(a, &op, CALL_MS), -EIO);
+    /* Whatever Redis holds now, A's direct read agrees with a sync read. */
+    {
+        char buf[16], sbuf[16];
+        size_t n = 0, sn = 0;
+        cache_op_t g = { .kind = CACHE_OP_GET, .key = "x", .key_len = 1, .buf = sbuf,
+                         .cap = sizeof(sbuf), .out_len = &sn };
+        int rc = cache_get(a, NULL, "x", 1, buf, sizeof(buf), &n);
+        int src = cache_call(a, &g, CALL_MS);
+
+        ck_assert_int_eq(rc, src);
+        if (rc == 0) {
+            ck_assert_uint_eq(n, sn);
+            ck_assert_int_eq(memcmp(buf, sbuf, n), 0);
+        }
+    }
+    cfinish(a);
+}
+END_TEST
+
+/* cache_sync reports casts Redis refused since the previous sync (-EIO),
+ * once; a later sync with nothing refused returns 0. */
+START_TEST(test_failure_sync_reports_refused_casts)
+{
+    rh_server_t *s = srv_start(NULL);
+    cache_redis_opts_t r = ropts(s);
+    cache_op_t op;
+    cache_t *a;
+    rh_reply_t *rep;
+
+    rep = rh_server_cmd(s, -1, "ACL", "SETUSER", "noset", "on", ">pw", "~*", "&*", "+@all",
+                        "-set", NULL);
+    ck_assert_ptr_nonnull(rep);
+    ck_assert_int_eq(rep->type, '+');
+    rh_reply_free(rep);
+    r.username = "noset";
+    r.password = "pw";
+    a = cstart((cache_opts_t){ .async_writes = 1 }, &r);
+    ck_assert_int_eq(put_s(a, NULL, "k", "v", CACHE_TTL_NONE), 0);   /* a cast: queued */
+    ck_assert_int_eq(cache_sync(a, CALL_MS), -EIO);
+    ck_assert_int_eq(cache_sync(a, CALL_MS), 0);
+    ck_assert_uint_ge(stats_of(a).remote_errors, 1);
+    /* A sync put is refused at once. */
+    op = (cache_op_t){ .kind = CACHE_OP_PUT, .key = "k", .key_len = 1, .value = "v",
+                       .value_len = 1, .ttl_ms = CACHE_TTL_NONE };
+    ck_assert_int_eq(cache_call(a, &op, CALL_MS), -EIO);
+    expect_sync_missing(a, NULL, "k");
+    cfinish(a);
+}
+END_TEST
+
+/*
  * The server closes the command connection; the next put is large, so
  * hiredis writes it in several write(2) calls, and the ones after the
  * server's RST fail with EPIPE.  Unless the library keeps SIGPIPE from
@@ -3221,6 +3338,9 @@ redis_suite(void)
     ADD(tc, test_failure_hung_server);
     ADD(tc, test_failure_connections_killed);
     ADD(tc, test_failure_sigpipe);
+    ADD(tc, test_failure_cmd_link_only);
+    ADD(tc, test_failure_batch_refused);
+    ADD(tc, test_failure_sync_reports_refused_casts);
     ADD(tc, test_failure_serve_stale);
     ADD(tc, test_failure_start_while_down);
     ADD(tc, test_failure_down_limit_exit);

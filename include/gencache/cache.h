@@ -60,6 +60,9 @@ typedef struct cache_txn cache_txn_t;
 /* TTL arguments (milliseconds).  Any other value <= 0 is -EINVAL. */
 #define CACHE_TTL_DEFAULT INT64_MIN  /* the cache's default TTL */
 #define CACHE_TTL_NONE    INT64_MAX  /* never expires */
+/* A Redis cache refuses longer TTLs with -EINVAL (Redis cannot set an
+ * expiry past INT64_MAX ms from now); about 146 million years. */
+#define CACHE_REDIS_TTL_MAX ((int64_t)1 << 62)
 
 /* A record larger than max_bytes on its own is refused with -E2BIG. */
 
@@ -100,7 +103,9 @@ typedef struct cache_redis_opts {
     const char *prefix;        /* ["gencache:"] before every key; "" allowed */
     int connect_timeout_ms;    /* [500] per connection attempt */
     int io_timeout_ms;         /* [2000] a command without a reply in this
-                                  time drops the connection */
+                                  time drops the connection (the worker also
+                                  PINGs every min(1 s, near_ttl_ms / 2) to
+                                  find a dead link while idle) */
     int no_near_cache;         /* [0] 1: cache_get always asks Redis */
     int64_t near_ttl_ms;       /* [30000] longest life of a near-cache entry */
     int serve_stale;           /* [0] 1: while Redis is unreachable, cache_get
@@ -332,7 +337,10 @@ GC_EXPORT int cache_expire(cache_t *c, const char *ns, const void *key, size_t k
                            int64_t ttl_ms);
 
 /* Wait until every cast this thread sent before is applied.  0 or
- * cache_call's errors. */
+ * cache_call's errors.  Redis cache: also -ECONNRESET when casts were lost
+ * with a connection since the previous cache_sync on this cache, or -EIO
+ * when Redis refused some (each reported once; stats.remote_errors counts
+ * them). */
 GC_EXPORT int cache_sync(cache_t *c, int timeout_ms);
 
 /*
