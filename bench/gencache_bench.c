@@ -13,6 +13,7 @@
 #include <gencache/gencache.h>
 
 #include "baselines.h"
+#include "bench_util.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -60,89 +61,6 @@ pct(uint64_t *sorted, size_t n, double p)
     return sorted[i];
 }
 
-static void
-make_key(unsigned char *k, uint64_t i)
-{
-    char tmp[BKEY + 1];
-
-    snprintf(tmp, sizeof(tmp), "key%013llu", (unsigned long long)i);
-    memcpy(k, tmp, BKEY);
-}
-
-static unsigned char *
-make_keys(size_t n)
-{
-    unsigned char *keys = malloc(n * BKEY);
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        make_key(keys + i * BKEY, i);
-    return keys;
-}
-
-/* A shuffled visiting order, so lookups do not walk memory in order. */
-static uint32_t *
-make_order(size_t n, unsigned seed)
-{
-    uint32_t *o = malloc(n * sizeof(*o));
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        o[i] = (uint32_t)i;
-    for (i = n - 1; i > 0; i--) {
-        size_t j;
-        uint32_t t;
-
-        seed = seed * 1103515245u + 12345u;
-        j = ((size_t)seed << 16 ^ (size_t)(seed >> 8)) % (i + 1);
-        t = o[i];
-        o[i] = o[j];
-        o[j] = t;
-    }
-    return o;
-}
-
-/* ------------------------------------------------------------------ */
-/* Output                                                               */
-
-typedef struct row {
-    const char *workload;
-    const char *figure;
-    double value;
-    const char *unit;
-    const char *baseline;
-    double base_value;
-    const char *target;    /* human readable, or "" */
-    int met;               /* 1 met, 0 not met, -1 no target */
-} row_t;
-
-static void
-emit(row_t r)
-{
-    double ratio = r.base_value > 0 ? r.value / r.base_value : 0;
-
-    if (json) {
-        printf("{\"workload\":\"%s\",\"figure\":\"%s\",\"value\":%.4g,\"unit\":\"%s\"",
-               r.workload, r.figure, r.value, r.unit);
-        if (r.baseline != NULL)
-            printf(",\"baseline\":\"%s\",\"baseline_value\":%.4g,\"ratio\":%.3f", r.baseline,
-                   r.base_value, ratio);
-        if (r.met >= 0)
-            printf(",\"target\":\"%s\",\"met\":%s", r.target, r.met ? "true" : "false");
-        printf("}\n");
-    } else {
-        printf("| %-30s | %-22s | %12.4g %-8s |", r.workload, r.figure, r.value, r.unit);
-        if (r.baseline != NULL)
-            printf(" %-22s %10.4g | %6.2fx |", r.baseline, r.base_value, ratio);
-        else
-            printf(" %-33s | %7s |", "", "");
-        if (r.met >= 0)
-            printf(" %-26s %-3s |\n", r.target, r.met ? "met" : "NOT");
-        else
-            printf(" %-30s |\n", "");
-    }
-    fflush(stdout);
-}
 
 /* ------------------------------------------------------------------ */
 /* Read workloads                                                       */
@@ -266,8 +184,8 @@ filled_cache(const unsigned char *keys, size_t n, double *cast_rate)
 static void
 bench_reads(size_t n)
 {
-    unsigned char *keys = make_keys(n), *miss = malloc(n * BKEY), val[BVAL];
-    uint32_t *order = make_order(n, 42);
+    unsigned char *keys = bench_make_keys(n), *miss = malloc(n * BKEY), val[BVAL];
+    uint32_t *order = bench_make_order(n, 42);
     size_t ops = quick ? 1000000 : 4000000, i;
     bmap_t m;
     cache_t *c;
@@ -275,7 +193,7 @@ bench_reads(size_t n)
     double unsync1, mutex2, rw2, g1, g2, m1, um1, mixc, mixm, mixr;
 
     for (i = 0; i < n; i++)
-        make_key(miss + i * BKEY, i + n * 10);
+        bench_make_key(miss + i * BKEY, i + n * 10);
     memset(val, 'v', sizeof(val));
     bmap_init(&m, n);
     for (i = 0; i < n; i++)
@@ -291,20 +209,20 @@ bench_reads(size_t n)
     m1 = run_readers(SYS_CACHE, c, NULL, miss, order, n, ops, 1, 0);
 
     snprintf(wl, sizeof(wl), "get hit, %zuk keys", n / 1000);
-    emit((row_t){ wl, "1 thread", g1 / 1e6, "Mops/s", "unsync map 1 thr", unsync1 / 1e6,
+    bench_emit((row_t){ wl, "1 thread", g1 / 1e6, "Mops/s", "unsync map 1 thr", unsync1 / 1e6,
                   ">= 0.7x unsync", g1 >= 0.7 * unsync1 });
-    emit((row_t){ wl, "2 threads", g2 / 1e6, "Mops/s", "gencache 1 thr", g1 / 1e6,
+    bench_emit((row_t){ wl, "2 threads", g2 / 1e6, "Mops/s", "gencache 1 thr", g1 / 1e6,
                   ">= 1.7x 1 thread", g2 >= 1.7 * g1 });
-    emit((row_t){ wl, "2 threads vs mutex", g2 / 1e6, "Mops/s", "mutex map 2 thr", mutex2 / 1e6,
+    bench_emit((row_t){ wl, "2 threads vs mutex", g2 / 1e6, "Mops/s", "mutex map 2 thr", mutex2 / 1e6,
                   ">= 3x mutex 2 thr", g2 >= 3 * mutex2 });
-    emit((row_t){ wl, "2 threads vs rwlock", g2 / 1e6, "Mops/s", "rwlock map 2 thr",
+    bench_emit((row_t){ wl, "2 threads vs rwlock", g2 / 1e6, "Mops/s", "rwlock map 2 thr",
                   rw2 / 1e6, "", -1 });
     snprintf(wl, sizeof(wl), "get miss, %zuk keys", n / 1000);
-    emit((row_t){ wl, "1 thread", m1 / 1e6, "Mops/s", "unsync map 1 thr", um1 / 1e6, "", -1 });
+    bench_emit((row_t){ wl, "1 thread", m1 / 1e6, "Mops/s", "unsync map 1 thr", um1 / 1e6, "", -1 });
     {
         double m2 = run_readers(SYS_CACHE, c, NULL, miss, order, n, ops, 2, 0);
 
-        emit((row_t){ wl, "2 threads", m2 / 1e6, "Mops/s", "gencache 1 thr", m1 / 1e6, "", -1 });
+        bench_emit((row_t){ wl, "2 threads", m2 / 1e6, "Mops/s", "gencache 1 thr", m1 / 1e6, "", -1 });
     }
 
     /* 90% get / 10% put, 2 threads. */
@@ -312,8 +230,8 @@ bench_reads(size_t n)
     mixm = run_readers(SYS_MUTEX, NULL, &m, keys, order, n, ops / 4, 2, 10);
     mixr = run_readers(SYS_RWLOCK, NULL, &m, keys, order, n, ops / 4, 2, 10);
     snprintf(wl, sizeof(wl), "90/10 get/put, %zuk keys", n / 1000);
-    emit((row_t){ wl, "2 threads", mixc / 1e6, "Mops/s", "mutex map 2 thr", mixm / 1e6, "", -1 });
-    emit((row_t){ wl, "2 threads", mixc / 1e6, "Mops/s", "rwlock map 2 thr", mixr / 1e6, "",
+    bench_emit((row_t){ wl, "2 threads", mixc / 1e6, "Mops/s", "mutex map 2 thr", mixm / 1e6, "", -1 });
+    bench_emit((row_t){ wl, "2 threads", mixc / 1e6, "Mops/s", "rwlock map 2 thr", mixr / 1e6, "",
                   -1 });
 
     /* Throughput by thread count, for the chart (bench/plot.sh). */
@@ -344,7 +262,7 @@ bench_reads(size_t n)
 static void
 bench_writes(size_t n)
 {
-    unsigned char *keys = make_keys(n), val[BVAL];
+    unsigned char *keys = bench_make_keys(n), val[BVAL];
     double v[16], vc[16], vm[16], cast_rate, unsync_rate, call_rate;
     size_t i, ncall = quick ? 50000 : 200000;
     int rep;
@@ -381,10 +299,10 @@ bench_writes(size_t n)
     unsync_rate = median(v, reps);
     cast_rate = median(vc, reps);
     snprintf(wl, sizeof(wl), "put by cast, %zuk keys", n / 1000);
-    emit((row_t){ wl, "incl. worker applying", cast_rate / 1e6, "Mops/s", "unsync insert",
+    bench_emit((row_t){ wl, "incl. worker applying", cast_rate / 1e6, "Mops/s", "unsync insert",
                   unsync_rate / 1e6, ">= 0.5x unsync insert", cast_rate >= 0.5 * unsync_rate });
     snprintf(wl, sizeof(wl), "memory, %zuk keys", n / 1000);
-    emit((row_t){ wl, "bytes/entry overhead", median(vm, reps), "B", NULL, 0,
+    bench_emit((row_t){ wl, "bytes/entry overhead", median(vm, reps), "B", NULL, 0,
                   "<= 64 B", median(vm, reps) <= 64 });
 
     for (rep = 0; rep < reps; rep++) {
@@ -402,7 +320,7 @@ bench_writes(size_t n)
     }
     call_rate = median(v, reps);
     snprintf(wl, sizeof(wl), "put by call (sync)");
-    emit((row_t){ wl, "1 thread", call_rate / 1e6, "Mops/s", "unsync insert",
+    bench_emit((row_t){ wl, "1 thread", call_rate / 1e6, "Mops/s", "unsync insert",
                   unsync_rate / 1e6, "", -1 });
     free(keys);
 }
@@ -437,13 +355,13 @@ bench_latency(void)
     cache_release(c);
     qsort(lat, n, sizeof(*lat), cmp_u64);
 
-    emit((row_t){ "call round trip", "p50", (double)pct(lat, n, 0.5), "ns", "ping-pong p50",
+    bench_emit((row_t){ "call round trip", "p50", (double)pct(lat, n, 0.5), "ns", "ping-pong p50",
                   (double)pct(pl, n, 0.5), "<= 2x ping-pong",
                   pct(lat, n, 0.5) <= 2 * pct(pl, n, 0.5) });
-    emit((row_t){ "call round trip", "p99", (double)pct(lat, n, 0.99), "ns", "ping-pong p99",
+    bench_emit((row_t){ "call round trip", "p99", (double)pct(lat, n, 0.99), "ns", "ping-pong p99",
                   (double)pct(pl, n, 0.99), "<= 10x ping-pong",
                   pct(lat, n, 0.99) <= 10 * pct(pl, n, 0.99) });
-    emit((row_t){ "call round trip", "p99.9", (double)pct(lat, n, 0.999), "ns",
+    bench_emit((row_t){ "call round trip", "p99.9", (double)pct(lat, n, 0.999), "ns",
                   "ping-pong p99.9", (double)pct(pl, n, 0.999), "", -1 });
 
     /* The latency distribution for the chart (bench/plot.sh). */
@@ -475,7 +393,7 @@ entries_of(cache_t *c)
 static void
 bench_expiry(size_t n)
 {
-    unsigned char *keys = make_keys(n), val[BVAL];
+    unsigned char *keys = bench_make_keys(n), val[BVAL];
     cache_op_t put = { .kind = CACHE_OP_PUT, .key_len = BKEY, .value = val, .value_len = BVAL,
                        .ttl_ms = 10 };
     cache_op_t del = { .kind = CACHE_OP_DELETE, .key_len = BKEY };
@@ -556,10 +474,10 @@ bench_expiry(size_t n)
         }
     }
     snprintf(wl, sizeof(wl), "expiry, %zuk keys", n / 1000);
-    emit((row_t){ wl, "worker ns per expired key", median(ve, r), "ns",
+    bench_emit((row_t){ wl, "worker ns per expired key", median(ve, r), "ns",
                   "ns per delete (cast)", median(vd, r), "<= 2x a delete",
                   median(ve, r) <= 2 * median(vd, r) });
-    emit((row_t){ wl, "last deadline to all gone", median(vl, r), "ms", NULL, 0, "<= 10 ms",
+    bench_emit((row_t){ wl, "last deadline to all gone", median(vl, r), "ms", NULL, 0, "<= 10 ms",
                   median(vl, r) <= 10 });
     free(keys);
 }
@@ -606,9 +524,9 @@ bench_restart(void)
         lat[i] = now_ns() - t0;
     }
     qsort(lat, n, sizeof(*lat), cmp_u64);
-    emit((row_t){ "restart (kill to answering)", "p50", (double)pct(lat, n, 0.5) / 1e3, "us",
+    bench_emit((row_t){ "restart (kill to answering)", "p50", (double)pct(lat, n, 0.5) / 1e3, "us",
                   NULL, 0, "", -1 });
-    emit((row_t){ "restart (kill to answering)", "p99", (double)pct(lat, n, 0.99) / 1e3, "us",
+    bench_emit((row_t){ "restart (kill to answering)", "p99", (double)pct(lat, n, 0.99) / 1e3, "us",
                   NULL, 0, "<= 1000 us", pct(lat, n, 0.99) <= 1000000 });
     actor_stop(sup, ACTOR_SHUTDOWN, ACTOR_INFINITY);
     actor_release(sup);
@@ -638,7 +556,7 @@ bench_idle(void)
     c0 = cpu_s();
     sleep(1);
     used = cpu_s() - c0;
-    emit((row_t){ "idle cache", "CPU over 1 s", used * 100, "% core", NULL, 0, "< 1% of a core",
+    bench_emit((row_t){ "idle cache", "CPU over 1 s", used * 100, "% core", NULL, 0, "< 1% of a core",
                   used < 0.01 });
     cache_stop(c, ACTOR_INFINITY);
     cache_release(c);
@@ -656,7 +574,7 @@ main(int argc, char **argv)
         if (strcmp(argv[i], "--quick") == 0) {
             quick = 1;
         } else if (strcmp(argv[i], "--json") == 0) {
-            json = 1;
+            json = bench_json = 1;
         } else {
             fprintf(stderr, "usage: %s [--quick] [--json]\n", argv[0]);
             return 2;

@@ -51,6 +51,7 @@
 #include <gencache/gencache.h>
 
 #include "baselines.h"
+#include "bench_util.h"
 
 #include <hiredis/hiredis.h>
 
@@ -130,89 +131,6 @@ problem(const char *fmt, ...)
     problems++;
 }
 
-static void
-make_key(unsigned char *k, uint64_t i)
-{
-    char tmp[BKEY + 1];
-
-    snprintf(tmp, sizeof(tmp), "key%013llu", (unsigned long long)i);
-    memcpy(k, tmp, BKEY);
-}
-
-static unsigned char *
-make_keys(size_t n)
-{
-    unsigned char *keys = malloc(n * BKEY);
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        make_key(keys + i * BKEY, i);
-    return keys;
-}
-
-/* A shuffled visiting order, so lookups do not walk memory in order. */
-static uint32_t *
-make_order(size_t n, unsigned seed)
-{
-    uint32_t *o = malloc(n * sizeof(*o));
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        o[i] = (uint32_t)i;
-    for (i = n - 1; i > 0; i--) {
-        size_t j;
-        uint32_t t;
-
-        seed = seed * 1103515245u + 12345u;
-        j = ((size_t)seed << 16 ^ (size_t)(seed >> 8)) % (i + 1);
-        t = o[i];
-        o[i] = o[j];
-        o[j] = t;
-    }
-    return o;
-}
-
-/* ------------------------------------------------------------------ */
-/* Output (as gencache_bench: ratio = value / baseline)                 */
-
-typedef struct row {
-    const char *workload;
-    const char *figure;
-    double value;
-    const char *unit;
-    const char *baseline;
-    double base_value;
-    const char *target;    /* human readable, or "" */
-    int met;               /* 1 met, 0 not met, -1 no target */
-} row_t;
-
-static void
-emit(row_t r)
-{
-    double ratio = r.base_value > 0 ? r.value / r.base_value : 0;
-
-    if (json) {
-        printf("{\"workload\":\"%s\",\"figure\":\"%s\",\"value\":%.4g,\"unit\":\"%s\"",
-               r.workload, r.figure, r.value, r.unit);
-        if (r.baseline != NULL)
-            printf(",\"baseline\":\"%s\",\"baseline_value\":%.4g,\"ratio\":%.3f", r.baseline,
-                   r.base_value, ratio);
-        if (r.met >= 0)
-            printf(",\"target\":\"%s\",\"met\":%s", r.target, r.met ? "true" : "false");
-        printf("}\n");
-    } else {
-        printf("| %-30s | %-22s | %12.4g %-8s |", r.workload, r.figure, r.value, r.unit);
-        if (r.baseline != NULL)
-            printf(" %-22s %10.4g | %6.2fx |", r.baseline, r.base_value, ratio);
-        else
-            printf(" %-33s | %7s |", "", "");
-        if (r.met >= 0)
-            printf(" %-26s %-3s |\n", r.target, r.met ? "met" : "NOT");
-        else
-            printf(" %-30s |\n", "");
-    }
-    fflush(stdout);
-}
 
 /* ------------------------------------------------------------------ */
 /* Our own redis-server                                                 */
@@ -554,8 +472,8 @@ static void
 bench_near(void)
 {
     size_t n = 10000, ops = quick ? 1000000 : 4000000, i, bad = 0;
-    unsigned char *keys = make_keys(n), val[BVAL];
-    uint32_t *order = make_order(n, 42);
+    unsigned char *keys = bench_make_keys(n), val[BVAL];
+    uint32_t *order = bench_make_order(n, 42);
     double vl[16], vn[16];
     uint64_t remote = 0, misses = 0;
     cache_t *local, *rc;
@@ -589,10 +507,10 @@ bench_near(void)
         problem("near-cache hit: %llu remote reads during the timed loops (%llu misses): "
                 "the near-cache did not hold every key",
                 (unsigned long long)remote, (unsigned long long)misses);
-    emit((row_t){ "near-cache hit, 10k keys", "1 thread", median(vn, reps), "ns/get",
+    bench_emit((row_t){ "near-cache hit, 10k keys", "1 thread", median(vn, reps), "ns/get",
                   "local cache get", median(vl, reps), "<= 1.2x local get",
                   median(vn, reps) <= 1.2 * median(vl, reps) });
-    emit((row_t){ "near-cache hit, 10k keys", "remote reads in loop", (double)remote, "reads",
+    bench_emit((row_t){ "near-cache hit, 10k keys", "remote reads in loop", (double)remote, "reads",
                   NULL, 0, "0", remote == 0 });
     stop_cache(rc);
     stop_cache(local);
@@ -693,8 +611,8 @@ static void
 bench_sync(void)
 {
     size_t n = 10000, ops = quick ? 5000 : 20000, chunk = ops / 10, i, klen, bad = 0, pbad = 0;
-    unsigned char *keys = make_keys(n), *pk = plain_keys("p2", keys, n, &klen), val[BVAL];
-    uint32_t *order = make_order(n, 7);
+    unsigned char *keys = bench_make_keys(n), *pk = plain_keys("p2", keys, n, &klen), val[BVAL];
+    uint32_t *order = bench_make_order(n, 7);
     double vg[16], vp[16], vs[16], vq[16];
     sctx_t s;
     int rep;
@@ -727,9 +645,9 @@ bench_sync(void)
         problem("remote read / sync put: %zu gencache operations failed", bad);
     if (pbad != 0)
         problem("remote read / sync put: %zu plain client replies were wrong", pbad);
-    emit((row_t){ "remote read (no near-cache)", "1 thread", median(vg, reps), "us/get",
+    bench_emit((row_t){ "remote read (no near-cache)", "1 thread", median(vg, reps), "us/get",
                   "plain GET", median(vp, reps), "", -1 });
-    emit((row_t){ "sync put", "1 thread", median(vs, reps), "us/op", "plain SET PX",
+    bench_emit((row_t){ "sync put", "1 thread", median(vs, reps), "us/op", "plain SET PX",
                   median(vq, reps), "", -1 });
     stop_cache(s.rc);
     stop_cache(s.wc);
@@ -853,7 +771,7 @@ static void
 bench_pipeline(void)
 {
     size_t n = quick ? 20000 : 200000, klen, pbad = 0;
-    unsigned char *keys = make_keys(n), val[BVAL];
+    unsigned char *keys = bench_make_keys(n), val[BVAL];
     unsigned char *pk = plain_keys("p4", keys, n, &klen), *ptk = plain_keys("pt", keys, n, &klen);
     redisContext *x = plain_connect(), *sub, *xt = plain_tracked("pt", &sub);
     cache_t *c = redis_cache("w4", 1, 0), *cx = redis_cache("wx", 1, 1);
@@ -882,23 +800,23 @@ bench_pipeline(void)
     if (pbad != 0)
         problem("pipelined writes: %zu plain SET replies were not OK", pbad);
     snprintf(wl, sizeof(wl), "pipelined writes, %zuk", n / 1000);
-    emit((row_t){ wl, "casts + cache_sync", median(g.rate, reps) / 1e3, "kops/s",
+    bench_emit((row_t){ wl, "casts + cache_sync", median(g.rate, reps) / 1e3, "kops/s",
                   "plain pipelined SET", median(pl.rate, reps) / 1e3, ">= 1.0x plain",
                   median(g.rate, reps) >= median(pl.rate, reps) });
-    emit((row_t){ wl, "same, no near-cache", median(gx.rate, reps) / 1e3, "kops/s",
+    bench_emit((row_t){ wl, "same, no near-cache", median(gx.rate, reps) / 1e3, "kops/s",
                   "plain pipelined SET", median(pl.rate, reps) / 1e3, "", -1 });
-    emit((row_t){ wl, "plain, BCAST-tracked", median(pt.rate, reps) / 1e3, "kops/s",
+    bench_emit((row_t){ wl, "plain, BCAST-tracked", median(pt.rate, reps) / 1e3, "kops/s",
                   "plain pipelined SET", median(pl.rate, reps) / 1e3, "", -1 });
-    emit((row_t){ wl, "client CPU/write", median(g.proc, reps), "ns", "plain client",
+    bench_emit((row_t){ wl, "client CPU/write", median(g.proc, reps), "ns", "plain client",
                   median(pl.proc, reps), "", -1 });
-    emit((row_t){ wl, "client CPU, no near", median(gx.proc, reps), "ns", "plain client",
+    bench_emit((row_t){ wl, "client CPU, no near", median(gx.proc, reps), "ns", "plain client",
                   median(pl.proc, reps), "", -1 });
     if (server_pid > 0) {
-        emit((row_t){ wl, "server CPU/write", median(g.srv, reps), "ns", "for plain SET",
+        bench_emit((row_t){ wl, "server CPU/write", median(g.srv, reps), "ns", "for plain SET",
                       median(pl.srv, reps), "", -1 });
-        emit((row_t){ wl, "server CPU, no near", median(gx.srv, reps), "ns", "for plain SET",
+        bench_emit((row_t){ wl, "server CPU, no near", median(gx.srv, reps), "ns", "for plain SET",
                       median(pl.srv, reps), "", -1 });
-        emit((row_t){ wl, "server CPU, plain trkd", median(pt.srv, reps), "ns",
+        bench_emit((row_t){ wl, "server CPU, plain trkd", median(pt.srv, reps), "ns",
                       "for plain SET", median(pl.srv, reps), "", -1 });
     }
     stop_cache(c);
@@ -1043,12 +961,12 @@ bench_inval(void)
     pn = plain_inval_rounds(xa, xb, rounds, pl);
     n = inval_rounds(a, b, rounds, 0, lat, &stale);
     if (n > 0 && pn > 0) {
-        emit((row_t){ "invalidation delay", "p50", (double)pct(lat, n, 0.5) / 1e3, "us",
+        bench_emit((row_t){ "invalidation delay", "p50", (double)pct(lat, n, 0.5) / 1e3, "us",
                       "plain SET, then GET", (double)pct(pl, pn, 0.5) / 1e3, "< 1000 us",
                       pct(lat, n, 0.5) < 1000000 });
-        emit((row_t){ "invalidation delay", "p99", (double)pct(lat, n, 0.99) / 1e3, "us",
+        bench_emit((row_t){ "invalidation delay", "p99", (double)pct(lat, n, 0.99) / 1e3, "us",
                       "plain SET, then GET", (double)pct(pl, pn, 0.99) / 1e3, "", -1 });
-        emit((row_t){ "invalidation delay", "mean stale reads/round", stale, "reads", NULL, 0,
+        bench_emit((row_t){ "invalidation delay", "mean stale reads/round", stale, "reads", NULL, 0,
                       "", -1 });
     }
     /* The same with B sleeping between polls (5 us asked; the kernel's
@@ -1056,9 +974,9 @@ bench_inval(void)
      * that carry the invalidation. */
     n = inval_rounds(a, b, rounds, 5000, lat, &stale);
     if (n > 0 && pn > 0) {
-        emit((row_t){ "inval. delay, sleepy poll", "p50", (double)pct(lat, n, 0.5) / 1e3,
+        bench_emit((row_t){ "inval. delay, sleepy poll", "p50", (double)pct(lat, n, 0.5) / 1e3,
                       "us", "plain SET, then GET", (double)pct(pl, pn, 0.5) / 1e3, "", -1 });
-        emit((row_t){ "inval. delay, sleepy poll", "p99", (double)pct(lat, n, 0.99) / 1e3,
+        bench_emit((row_t){ "inval. delay, sleepy poll", "p99", (double)pct(lat, n, 0.99) / 1e3,
                       "us", "plain SET, then GET", (double)pct(pl, pn, 0.99) / 1e3, "", -1 });
     }
     stop_cache(a);
@@ -1081,7 +999,7 @@ main(int argc, char **argv)
         if (strcmp(argv[i], "--quick") == 0) {
             quick = 1;
         } else if (strcmp(argv[i], "--json") == 0) {
-            json = 1;
+            json = bench_json = 1;
         } else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc && atoi(argv[i + 1]) > 0 &&
                    atoi(argv[i + 1]) < 65536) {
             port = atoi(argv[++i]);

@@ -1,0 +1,31 @@
+/* Helpers shared by the benchmark programs; see bench_util.c. */
+#ifndef GC_BENCH_UTIL_H
+#define GC_BENCH_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* 1: bench_emit prints JSON lines instead of table rows. */
+extern int bench_json;
+
+/* One output row; ratio = value / base_value. */
+typedef struct row {
+    const char *workload;
+    const char *figure;
+    double value;
+    const char *unit;
+    const char *baseline;
+    double base_value;
+    const char *target;    /* human readable, or "" */
+    int met;               /* 1 met, 0 not met, -1 no target */
+} row_t;
+
+void bench_emit(row_t r);
+/* Key i as BKEY bytes ("key" and 13 digits). */
+void bench_make_key(unsigned char *k, uint64_t i);
+/* n keys of BKEY bytes, malloc'ed (the caller frees). */
+unsigned char *bench_make_keys(size_t n);
+/* A shuffled order of 0..n-1, malloc'ed (the caller frees). */
+uint32_t *bench_make_order(size_t n, unsigned seed);
+
+#endif /* GC_BENCH_UTIL_H */
