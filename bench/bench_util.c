@@ -13,6 +13,36 @@
 
 int bench_json;
 
+int
+bench_cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+double
+bench_median(double *v, int n)
+{
+    int i, j;
+
+    for (i = 1; i < n; i++)
+        for (j = i; j > 0 && v[j - 1] > v[j]; j--) {
+            double t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+uint64_t
+bench_pct(uint64_t *sorted, size_t n, double p)
+{
+    size_t i = (size_t)(p * (double)(n - 1));
+
+    return sorted[i];
+}
+
 void
 bench_make_key(unsigned char *k, uint64_t i)
 {

@@ -21,6 +21,12 @@ typedef struct row {
 } row_t;
 
 void bench_emit(row_t r);
+/* qsort comparator for uint64_t. */
+int bench_cmp_u64(const void *a, const void *b);
+/* Median of v[0..n) (sorts v in place). */
+double bench_median(double *v, int n);
+/* The p-quantile (0..1) of sorted[0..n). */
+uint64_t bench_pct(uint64_t *sorted, size_t n, double p);
 /* Key i as BKEY bytes ("key" and 13 digits). */
 void bench_make_key(unsigned char *k, uint64_t i);
 /* n keys of BKEY bytes, malloc'ed (the caller frees). */

@@ -31,35 +31,6 @@ static int reps = 5;
 /* ------------------------------------------------------------------ */
 /* Helpers                                                              */
 
-static int
-cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-    return x < y ? -1 : x > y;
-}
-
-static double
-median(double *v, int n)
-{
-    int i, j;
-
-    for (i = 1; i < n; i++)
-        for (j = i; j > 0 && v[j - 1] > v[j]; j--) {
-            double t = v[j];
-            v[j] = v[j - 1];
-            v[j - 1] = t;
-        }
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static uint64_t
-pct(uint64_t *sorted, size_t n, double p)
-{
-    size_t i = (size_t)(p * (double)(n - 1));
-
-    return sorted[i];
-}
 
 
 /* ------------------------------------------------------------------ */
@@ -152,7 +123,7 @@ run_readers(sys_t sys, cache_t *c, bmap_t *m, const unsigned char *keys,
         pthread_barrier_destroy(&bar);
         v[rep] = (double)ops * threads / ((double)maxns / 1e9);
     }
-    return median(v, reps);
+    return bench_median(v, reps);
 }
 
 static cache_t *
@@ -296,14 +267,14 @@ bench_writes(size_t n)
         cache_stop(c, ACTOR_INFINITY);
         cache_release(c);
     }
-    unsync_rate = median(v, reps);
-    cast_rate = median(vc, reps);
+    unsync_rate = bench_median(v, reps);
+    cast_rate = bench_median(vc, reps);
     snprintf(wl, sizeof(wl), "put by cast, %zuk keys", n / 1000);
     bench_emit((row_t){ wl, "incl. worker applying", cast_rate / 1e6, "Mops/s", "unsync insert",
                   unsync_rate / 1e6, ">= 0.5x unsync insert", cast_rate >= 0.5 * unsync_rate });
     snprintf(wl, sizeof(wl), "memory, %zuk keys", n / 1000);
-    bench_emit((row_t){ wl, "bytes/entry overhead", median(vm, reps), "B", NULL, 0,
-                  "<= 64 B", median(vm, reps) <= 64 });
+    bench_emit((row_t){ wl, "bytes/entry overhead", bench_median(vm, reps), "B", NULL, 0,
+                  "<= 64 B", bench_median(vm, reps) <= 64 });
 
     for (rep = 0; rep < reps; rep++) {
         cache_t *c;
@@ -318,7 +289,7 @@ bench_writes(size_t n)
         cache_stop(c, ACTOR_INFINITY);
         cache_release(c);
     }
-    call_rate = median(v, reps);
+    call_rate = bench_median(v, reps);
     snprintf(wl, sizeof(wl), "put by call (sync)");
     bench_emit((row_t){ wl, "1 thread", call_rate / 1e6, "Mops/s", "unsync insert",
                   unsync_rate / 1e6, "", -1 });
@@ -340,7 +311,7 @@ bench_latency(void)
 
     pingpong(n / 10, NULL);  /* warm up */
     pingpong(n, pl);
-    qsort(pl, n, sizeof(*pl), cmp_u64);
+    qsort(pl, n, sizeof(*pl), bench_cmp_u64);
 
     cache_start(&o, &c);
     for (i = 0; i < n / 10; i++)
@@ -353,16 +324,16 @@ bench_latency(void)
     }
     cache_stop(c, ACTOR_INFINITY);
     cache_release(c);
-    qsort(lat, n, sizeof(*lat), cmp_u64);
+    qsort(lat, n, sizeof(*lat), bench_cmp_u64);
 
-    bench_emit((row_t){ "call round trip", "p50", (double)pct(lat, n, 0.5), "ns", "ping-pong p50",
-                  (double)pct(pl, n, 0.5), "<= 2x ping-pong",
-                  pct(lat, n, 0.5) <= 2 * pct(pl, n, 0.5) });
-    bench_emit((row_t){ "call round trip", "p99", (double)pct(lat, n, 0.99), "ns", "ping-pong p99",
-                  (double)pct(pl, n, 0.99), "<= 10x ping-pong",
-                  pct(lat, n, 0.99) <= 10 * pct(pl, n, 0.99) });
-    bench_emit((row_t){ "call round trip", "p99.9", (double)pct(lat, n, 0.999), "ns",
-                  "ping-pong p99.9", (double)pct(pl, n, 0.999), "", -1 });
+    bench_emit((row_t){ "call round trip", "p50", (double)bench_pct(lat, n, 0.5), "ns", "ping-pong p50",
+                  (double)bench_pct(pl, n, 0.5), "<= 2x ping-pong",
+                  bench_pct(lat, n, 0.5) <= 2 * bench_pct(pl, n, 0.5) });
+    bench_emit((row_t){ "call round trip", "p99", (double)bench_pct(lat, n, 0.99), "ns", "ping-pong p99",
+                  (double)bench_pct(pl, n, 0.99), "<= 10x ping-pong",
+                  bench_pct(lat, n, 0.99) <= 10 * bench_pct(pl, n, 0.99) });
+    bench_emit((row_t){ "call round trip", "p99.9", (double)bench_pct(lat, n, 0.999), "ns",
+                  "ping-pong p99.9", (double)bench_pct(pl, n, 0.999), "", -1 });
 
     /* The latency distribution for the chart (bench/plot.sh). */
     if (getenv("GENCACHE_BENCH_LATENCY_FILE") != NULL)
@@ -370,8 +341,8 @@ bench_latency(void)
     if (f != NULL) {
         for (i = 0; i < 1000; i++)
             fprintf(f, "%.4f %llu %llu\n", (double)i / 1000.0,
-                    (unsigned long long)pct(lat, n, (double)i / 1000.0),
-                    (unsigned long long)pct(pl, n, (double)i / 1000.0));
+                    (unsigned long long)bench_pct(lat, n, (double)i / 1000.0),
+                    (unsigned long long)bench_pct(pl, n, (double)i / 1000.0));
         fclose(f);
     }
     free(lat);
@@ -474,11 +445,11 @@ bench_expiry(size_t n)
         }
     }
     snprintf(wl, sizeof(wl), "expiry, %zuk keys", n / 1000);
-    bench_emit((row_t){ wl, "worker ns per expired key", median(ve, r), "ns",
-                  "ns per delete (cast)", median(vd, r), "<= 2x a delete",
-                  median(ve, r) <= 2 * median(vd, r) });
-    bench_emit((row_t){ wl, "last deadline to all gone", median(vl, r), "ms", NULL, 0, "<= 10 ms",
-                  median(vl, r) <= 10 });
+    bench_emit((row_t){ wl, "worker ns per expired key", bench_median(ve, r), "ns",
+                  "ns per delete (cast)", bench_median(vd, r), "<= 2x a delete",
+                  bench_median(ve, r) <= 2 * bench_median(vd, r) });
+    bench_emit((row_t){ wl, "last deadline to all gone", bench_median(vl, r), "ms", NULL, 0, "<= 10 ms",
+                  bench_median(vl, r) <= 10 });
     free(keys);
 }
 
@@ -523,11 +494,11 @@ bench_restart(void)
             ;
         lat[i] = now_ns() - t0;
     }
-    qsort(lat, n, sizeof(*lat), cmp_u64);
-    bench_emit((row_t){ "restart (kill to answering)", "p50", (double)pct(lat, n, 0.5) / 1e3, "us",
+    qsort(lat, n, sizeof(*lat), bench_cmp_u64);
+    bench_emit((row_t){ "restart (kill to answering)", "p50", (double)bench_pct(lat, n, 0.5) / 1e3, "us",
                   NULL, 0, "", -1 });
-    bench_emit((row_t){ "restart (kill to answering)", "p99", (double)pct(lat, n, 0.99) / 1e3, "us",
-                  NULL, 0, "<= 1000 us", pct(lat, n, 0.99) <= 1000000 });
+    bench_emit((row_t){ "restart (kill to answering)", "p99", (double)bench_pct(lat, n, 0.99) / 1e3, "us",
+                  NULL, 0, "<= 1000 us", bench_pct(lat, n, 0.99) <= 1000000 });
     actor_stop(sup, ACTOR_SHUTDOWN, ACTOR_INFINITY);
     actor_release(sup);
     cache_stop(c, ACTOR_INFINITY);

@@ -85,35 +85,6 @@ static char base[64];         /* "gcbench:<pid>:" */
 /* ------------------------------------------------------------------ */
 /* Helpers                                                              */
 
-static int
-cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-    return x < y ? -1 : x > y;
-}
-
-static double
-median(double *v, int n)
-{
-    int i, j;
-
-    for (i = 1; i < n; i++)
-        for (j = i; j > 0 && v[j - 1] > v[j]; j--) {
-            double t = v[j];
-            v[j] = v[j - 1];
-            v[j - 1] = t;
-        }
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static uint64_t
-pct(uint64_t *sorted, size_t n, double p)
-{
-    size_t i = (size_t)(p * (double)(n - 1));
-
-    return sorted[i];
-}
 
 static void
 problem(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -507,9 +478,9 @@ bench_near(void)
         problem("near-cache hit: %llu remote reads during the timed loops (%llu misses): "
                 "the near-cache did not hold every key",
                 (unsigned long long)remote, (unsigned long long)misses);
-    bench_emit((row_t){ "near-cache hit, 10k keys", "1 thread", median(vn, reps), "ns/get",
-                  "local cache get", median(vl, reps), "<= 1.2x local get",
-                  median(vn, reps) <= 1.2 * median(vl, reps) });
+    bench_emit((row_t){ "near-cache hit, 10k keys", "1 thread", bench_median(vn, reps), "ns/get",
+                  "local cache get", bench_median(vl, reps), "<= 1.2x local get",
+                  bench_median(vn, reps) <= 1.2 * bench_median(vl, reps) });
     bench_emit((row_t){ "near-cache hit, 10k keys", "remote reads in loop", (double)remote, "reads",
                   NULL, 0, "0", remote == 0 });
     stop_cache(rc);
@@ -645,10 +616,10 @@ bench_sync(void)
         problem("remote read / sync put: %zu gencache operations failed", bad);
     if (pbad != 0)
         problem("remote read / sync put: %zu plain client replies were wrong", pbad);
-    bench_emit((row_t){ "remote read (no near-cache)", "1 thread", median(vg, reps), "us/get",
-                  "plain GET", median(vp, reps), "", -1 });
-    bench_emit((row_t){ "sync put", "1 thread", median(vs, reps), "us/op", "plain SET PX",
-                  median(vq, reps), "", -1 });
+    bench_emit((row_t){ "remote read (no near-cache)", "1 thread", bench_median(vg, reps), "us/get",
+                  "plain GET", bench_median(vp, reps), "", -1 });
+    bench_emit((row_t){ "sync put", "1 thread", bench_median(vs, reps), "us/op", "plain SET PX",
+                  bench_median(vq, reps), "", -1 });
     stop_cache(s.rc);
     stop_cache(s.wc);
     redisFree(s.x);
@@ -800,24 +771,24 @@ bench_pipeline(void)
     if (pbad != 0)
         problem("pipelined writes: %zu plain SET replies were not OK", pbad);
     snprintf(wl, sizeof(wl), "pipelined writes, %zuk", n / 1000);
-    bench_emit((row_t){ wl, "casts + cache_sync", median(g.rate, reps) / 1e3, "kops/s",
-                  "plain pipelined SET", median(pl.rate, reps) / 1e3, ">= 1.0x plain",
-                  median(g.rate, reps) >= median(pl.rate, reps) });
-    bench_emit((row_t){ wl, "same, no near-cache", median(gx.rate, reps) / 1e3, "kops/s",
-                  "plain pipelined SET", median(pl.rate, reps) / 1e3, "", -1 });
-    bench_emit((row_t){ wl, "plain, BCAST-tracked", median(pt.rate, reps) / 1e3, "kops/s",
-                  "plain pipelined SET", median(pl.rate, reps) / 1e3, "", -1 });
-    bench_emit((row_t){ wl, "client CPU/write", median(g.proc, reps), "ns", "plain client",
-                  median(pl.proc, reps), "", -1 });
-    bench_emit((row_t){ wl, "client CPU, no near", median(gx.proc, reps), "ns", "plain client",
-                  median(pl.proc, reps), "", -1 });
+    bench_emit((row_t){ wl, "casts + cache_sync", bench_median(g.rate, reps) / 1e3, "kops/s",
+                  "plain pipelined SET", bench_median(pl.rate, reps) / 1e3, ">= 1.0x plain",
+                  bench_median(g.rate, reps) >= bench_median(pl.rate, reps) });
+    bench_emit((row_t){ wl, "same, no near-cache", bench_median(gx.rate, reps) / 1e3, "kops/s",
+                  "plain pipelined SET", bench_median(pl.rate, reps) / 1e3, "", -1 });
+    bench_emit((row_t){ wl, "plain, BCAST-tracked", bench_median(pt.rate, reps) / 1e3, "kops/s",
+                  "plain pipelined SET", bench_median(pl.rate, reps) / 1e3, "", -1 });
+    bench_emit((row_t){ wl, "client CPU/write", bench_median(g.proc, reps), "ns", "plain client",
+                  bench_median(pl.proc, reps), "", -1 });
+    bench_emit((row_t){ wl, "client CPU, no near", bench_median(gx.proc, reps), "ns", "plain client",
+                  bench_median(pl.proc, reps), "", -1 });
     if (server_pid > 0) {
-        bench_emit((row_t){ wl, "server CPU/write", median(g.srv, reps), "ns", "for plain SET",
-                      median(pl.srv, reps), "", -1 });
-        bench_emit((row_t){ wl, "server CPU, no near", median(gx.srv, reps), "ns", "for plain SET",
-                      median(pl.srv, reps), "", -1 });
-        bench_emit((row_t){ wl, "server CPU, plain trkd", median(pt.srv, reps), "ns",
-                      "for plain SET", median(pl.srv, reps), "", -1 });
+        bench_emit((row_t){ wl, "server CPU/write", bench_median(g.srv, reps), "ns", "for plain SET",
+                      bench_median(pl.srv, reps), "", -1 });
+        bench_emit((row_t){ wl, "server CPU, no near", bench_median(gx.srv, reps), "ns", "for plain SET",
+                      bench_median(pl.srv, reps), "", -1 });
+        bench_emit((row_t){ wl, "server CPU, plain trkd", bench_median(pt.srv, reps), "ns",
+                      "for plain SET", bench_median(pl.srv, reps), "", -1 });
     }
     stop_cache(c);
     stop_cache(cx);
@@ -899,7 +870,7 @@ inval_rounds(cache_t *a, cache_t *b, size_t rounds, long sleep_ns, uint64_t *lat
     if (sb.invalidations - sa.invalidations != n)
         problem("invalidation delay: B counted %llu invalidations in %zu rounds",
                 (unsigned long long)(sb.invalidations - sa.invalidations), n);
-    qsort(lat, n, sizeof(*lat), cmp_u64);
+    qsort(lat, n, sizeof(*lat), bench_cmp_u64);
     *stale = n > 0 ? (double)nstale / (double)n : 0;
     return n;
 }
@@ -945,7 +916,7 @@ plain_inval_rounds(redisContext *xa, redisContext *xb, size_t rounds, uint64_t *
         else
             problem("invalidation delay: plain GET did not see the SET in 2 s");
     }
-    qsort(lat, n, sizeof(*lat), cmp_u64);
+    qsort(lat, n, sizeof(*lat), bench_cmp_u64);
     return n;
 }
 
@@ -961,11 +932,11 @@ bench_inval(void)
     pn = plain_inval_rounds(xa, xb, rounds, pl);
     n = inval_rounds(a, b, rounds, 0, lat, &stale);
     if (n > 0 && pn > 0) {
-        bench_emit((row_t){ "invalidation delay", "p50", (double)pct(lat, n, 0.5) / 1e3, "us",
-                      "plain SET, then GET", (double)pct(pl, pn, 0.5) / 1e3, "< 1000 us",
-                      pct(lat, n, 0.5) < 1000000 });
-        bench_emit((row_t){ "invalidation delay", "p99", (double)pct(lat, n, 0.99) / 1e3, "us",
-                      "plain SET, then GET", (double)pct(pl, pn, 0.99) / 1e3, "", -1 });
+        bench_emit((row_t){ "invalidation delay", "p50", (double)bench_pct(lat, n, 0.5) / 1e3, "us",
+                      "plain SET, then GET", (double)bench_pct(pl, pn, 0.5) / 1e3, "< 1000 us",
+                      bench_pct(lat, n, 0.5) < 1000000 });
+        bench_emit((row_t){ "invalidation delay", "p99", (double)bench_pct(lat, n, 0.99) / 1e3, "us",
+                      "plain SET, then GET", (double)bench_pct(pl, pn, 0.99) / 1e3, "", -1 });
         bench_emit((row_t){ "invalidation delay", "mean stale reads/round", stale, "reads", NULL, 0,
                       "", -1 });
     }
@@ -974,10 +945,10 @@ bench_inval(void)
      * that carry the invalidation. */
     n = inval_rounds(a, b, rounds, 5000, lat, &stale);
     if (n > 0 && pn > 0) {
-        bench_emit((row_t){ "inval. delay, sleepy poll", "p50", (double)pct(lat, n, 0.5) / 1e3,
-                      "us", "plain SET, then GET", (double)pct(pl, pn, 0.5) / 1e3, "", -1 });
-        bench_emit((row_t){ "inval. delay, sleepy poll", "p99", (double)pct(lat, n, 0.99) / 1e3,
-                      "us", "plain SET, then GET", (double)pct(pl, pn, 0.99) / 1e3, "", -1 });
+        bench_emit((row_t){ "inval. delay, sleepy poll", "p50", (double)bench_pct(lat, n, 0.5) / 1e3,
+                      "us", "plain SET, then GET", (double)bench_pct(pl, pn, 0.5) / 1e3, "", -1 });
+        bench_emit((row_t){ "inval. delay, sleepy poll", "p99", (double)bench_pct(lat, n, 0.99) / 1e3,
+                      "us", "plain SET, then GET", (double)bench_pct(pl, pn, 0.99) / 1e3, "", -1 });
     }
     stop_cache(a);
     stop_cache(b);
