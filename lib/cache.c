@@ -1300,13 +1300,8 @@ cache_cast(cache_t *c, const cache_op_t *op)
     /* A Redis cache that is not connected would drop the cast: say so.
      * Racy by nature (the link may break after the check); the worker
      * counts a cast it could not send in stats.remote_errors. */
-    if (c->redis != NULL) {
-        cache_stats_t st;
-
-        gc_redis_stats(c, &st);
-        if (!st.connected)
-            return -ENOTCONN;
-    }
+    if (c->redis != NULL && !gc_redis_connected(c))
+        return -ENOTCONN;
     w = gc_worker_get(c);
     if (w == NULL)
         return -ESRCH;

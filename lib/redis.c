@@ -105,7 +105,6 @@ static const char rd_ttl_script[] =
 typedef struct rd_pend {
     gc_entry_t *e;        /* delete: an entry carrying the key to drop
                              again when the reply comes; put: NULL */
-    uint64_t sent_ms;     /* when it was queued (monotonic ms) */
     int is_put;
 } rd_pend_t;
 
@@ -232,6 +231,13 @@ gc_redis_new(const cache_redis_opts_t *o, gc_redis_t **out)
         r->ping_ms = 10;
     *out = r;
     return 0;
+}
+
+int
+gc_redis_connected(const cache_t *c)
+{
+    /* Pairs with the stores in rd_connect / rd_down (a hint: racy). */
+    return gc_load_64(&c->redis->connected) != 0;
 }
 
 void
@@ -594,6 +600,7 @@ rd_connect(cache_t *c)
     /* Whatever the near-cache holds predates this connection's reports. */
     gc_table_clear(&c->table);
     r->up = 1;
+    /* Pairs with the loads in gc_redis_stats and gc_redis_connected. */
     gc_store_64(&r->connected, 1);
     if (r->ever_up)
         gc_stat_inc(&r->reconnects, 1);
@@ -807,7 +814,7 @@ rd_after_append(cache_t *c)
 }
 
 static int
-rd_pend_push(gc_redis_t *r, gc_entry_t *e, uint64_t sent_ms, int is_put)
+rd_pend_push(gc_redis_t *r, gc_entry_t *e, int is_put)
 {
     if (r->npend == r->pcap) {
         size_t n = r->pcap ? r->pcap * 2 : 64;
@@ -822,7 +829,6 @@ rd_pend_push(gc_redis_t *r, gc_entry_t *e, uint64_t sent_ms, int is_put)
         r->pcap = n;
     }
     r->pend[r->npend].e = e;
-    r->pend[r->npend].sent_ms = sent_ms;
     r->pend[r->npend].is_put = is_put;
     r->npend++;
     return 0;
@@ -987,7 +993,7 @@ gc_redis_exit(cache_t *c)
     rd_close(r);
     rd_fail_pending(r);
     r->up = 0;
-    gc_store_64(&r->connected, 0);
+    gc_store_64(&r->connected, 0);   /* as in rd_connect */
 }
 
 void
@@ -1143,7 +1149,7 @@ gc_redis_put_entry(cache_t *c, gc_entry_t *e)
      * (docs/benchmarks.md, Redis backend). */
     rd_near_drop(c, e->key.bytes, e->key.len);
     gc_entry_free(e);
-    if (rd_pend_push(r, NULL, 0, 1) != 0) {
+    if (rd_pend_push(r, NULL, 1) != 0) {
         /* The command is appended but its reply could not be accounted
          * for: the connection is out of step, start it over. */
         gc_stat_inc(&r->remote_errors, 1);
@@ -1367,7 +1373,7 @@ rd_cast_delete(cache_t *c, const gc_view_t *v)
         r->lost_casts++;
         return;
     }
-    if (rd_pend_push(r, e, rd_now(), 0) != 0) {
+    if (rd_pend_push(r, e, 0) != 0) {
         gc_entry_free(e);
         gc_stat_inc(&r->remote_errors, 1);
         r->lost_casts++;

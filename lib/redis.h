@@ -46,6 +46,8 @@ int gc_redis_txn_put(cache_t *c, const char *ns, size_t ns_len, const void *key,
 int gc_redis_txn_delete(cache_t *c, const char *ns, size_t ns_len, const void *key,
                         size_t key_len);
 
+/* 1 while the worker is connected (any thread; a hint, racy). */
+int gc_redis_connected(const cache_t *c);
 /* Fill the backend's fields of st (any thread). */
 void gc_redis_stats(const cache_t *c, cache_stats_t *st);
 

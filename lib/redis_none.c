@@ -107,6 +107,13 @@ gc_redis_txn_delete(cache_t *c, const char *ns, size_t ns_len, const void *key,
     return -ENOTSUP;
 }
 
+int
+gc_redis_connected(const cache_t *c)
+{
+    (void)c;
+    return 0;
+}
+
 void
 gc_redis_stats(const cache_t *c, cache_stats_t *st)
 {
