@@ -21,6 +21,8 @@
 #include <gencache/gencache.h>
 
 #include <check.h>
+
+#include "check_util.h"
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -2941,19 +2943,6 @@ END_TEST
 
 /* ------------------------------------------------------------------ */
 
-static int
-excluded(const char *tcase)
-{
-    const char *list = getenv("CK_EXCLUDE_TCASE"), *p;
-    size_t n = strlen(tcase);
-
-    for (p = list; p != NULL && *p != '\0'; p += strcspn(p, ","), p += *p == ',') {
-        if (strncmp(p, tcase, n) == 0 && (p[n] == '\0' || p[n] == ','))
-            return 1;
-    }
-    return 0;
-}
-
 /* A tcase named `name`, added to s with a 30 s timeout and tagged with its
  * name (for CK_INCLUDE_TAGS / CK_EXCLUDE_TAGS); NULL when excluded.  Check
  * (0.15) has no CK_EXCLUDE_TCASE, which tests/run.sh sets to keep the
@@ -2964,7 +2953,7 @@ tc_new(Suite *s, const char *name)
 {
     TCase *tc;
 
-    if (excluded(name))
+    if (gc_tcase_excluded(name))
         return NULL;
     tc = tcase_create(name);
     tcase_set_timeout(tc, 30);

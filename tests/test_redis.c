@@ -54,6 +54,8 @@
 #include <gencache/gencache.h>
 
 #include <check.h>
+
+#include "check_util.h"
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -3254,19 +3256,6 @@ END_TEST
 
 /* ------------------------------------------------------------------ */
 
-static int
-excluded(const char *tcase)
-{
-    const char *list = getenv("CK_EXCLUDE_TCASE"), *p;
-    size_t n = strlen(tcase);
-
-    for (p = list; p != NULL && *p != '\0'; p += strcspn(p, ","), p += *p == ',') {
-        if (strncmp(p, tcase, n) == 0 && (p[n] == '\0' || p[n] == ','))
-            return 1;
-    }
-    return 0;
-}
-
 /* A tcase named `name` with a 60 s timeout, tagged with its name, whose
  * checked teardown stops any server left running; NULL when excluded by
  * CK_EXCLUDE_TCASE (which Check 0.15 does not know itself). */
@@ -3275,7 +3264,7 @@ tc_new(Suite *s, const char *name)
 {
     TCase *tc;
 
-    if (excluded(name))
+    if (gc_tcase_excluded(name))
         return NULL;
     tc = tcase_create(name);
     tcase_set_timeout(tc, 60);
