@@ -242,16 +242,16 @@ gc_stat_inc(uint64_t *p, uint64_t n)
 static void
 gc_arm_expiry(cache_t *c)
 {
-    uint64_t dl = gc_table_next_deadline(&c->table), now;
+    uint64_t dl = gc_table_next_deadline(&c->table);
 
     if (dl == 0 || (c->timer_ref != 0 && c->timer_deadline <= dl))
         return;
     if (c->timer_ref != 0)
         (void)actor_cancel_timer(c->self, c->timer_ref);
     c->timer_ref = 0;
-    now = actor_clock_now(c->clock);
-    if (actor_send_after(c->self, dl > now ? dl - now : 0, GC_TAG_EXPIRE, NULL, 0,
-                         &c->timer_ref) == 0)
+    /* At the entry's deadline itself: a delay from a clock reading here
+     * would drift if the (manual) clock moved before the timer is set. */
+    if (actor__send_at(c->self, dl, GC_TAG_EXPIRE, NULL, 0, &c->timer_ref) == 0)
         c->timer_deadline = dl;
     /* On -ENOMEM the next write re-arms; readers check deadlines anyway. */
 }

@@ -502,8 +502,22 @@ int
 actor_send_after(actor_t *a, uint64_t delay_ms, uint32_t tag, const void *data,
                  size_t len, uint64_t *ref)
 {
-    gc_timer_t *t;
     uint64_t now;
+
+    if (ref != NULL)
+        *ref = 0;
+    if (!actor__valid(a))
+        return -EINVAL;
+    now = actor_clock_now(a->clock);
+    return actor__send_at(a, delay_ms > UINT64_MAX - now ? UINT64_MAX : now + delay_ms, tag,
+                          data, len, ref);
+}
+
+int
+actor__send_at(actor_t *a, uint64_t deadline_ms, uint32_t tag, const void *data,
+               size_t len, uint64_t *ref)
+{
+    gc_timer_t *t;
     int rc = 0;
 
     if (ref != NULL)
@@ -513,8 +527,7 @@ actor_send_after(actor_t *a, uint64_t delay_ms, uint32_t tag, const void *data,
     t = gc_malloc(sizeof(*t) + len);
     if (t == NULL)
         return -ENOMEM;
-    now = actor_clock_now(a->clock);
-    t->deadline = delay_ms > UINT64_MAX - now ? UINT64_MAX : now + delay_ms;
+    t->deadline = deadline_ms;
     t->tag = tag;
     t->len = len;
     if (len > 0)

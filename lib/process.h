@@ -146,6 +146,15 @@ void actor__on_exit(actor_t *self, void (*fn)(void *state, int reason));
  */
 void actor__on_idle(actor_t *self, void (*fn)(void *state));
 
+/*
+ * actor_send_after with an absolute deadline on a's clock.  For a deadline
+ * that is already known (an entry's expiry): computing a delay from one
+ * clock reading and letting actor_send_after add it to a later one would
+ * let the timer drift past the deadline when the clock moves in between.
+ */
+int actor__send_at(actor_t *a, uint64_t deadline_ms, uint32_t tag, const void *data,
+                   size_t len, uint64_t *ref);
+
 /* 1 when a looks like a live handle (magic intact). */
 int actor__valid(const actor_t *a);
 
