@@ -8,7 +8,9 @@
 #include <gencache/version.h>
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 static gencache_malloc_fn gc_malloc_fn = malloc;
 static gencache_realloc_fn gc_realloc_fn = realloc;
@@ -50,4 +52,32 @@ void
 gc_free(void *ptr)
 {
     gc_free_fn(ptr);
+}
+
+void *
+gc_aligned_calloc(size_t align, size_t size)
+{
+    unsigned char *raw, *p;
+
+    if (align < sizeof(void *) || align > 4096 || (align & (align - 1)) != 0 ||
+        size > SIZE_MAX - align - sizeof(void *))
+        return NULL;
+    raw = gc_malloc(size + align + sizeof(void *));
+    if (raw == NULL)
+        return NULL;
+    p = (unsigned char *)(((uintptr_t)raw + sizeof(void *) + align - 1) & ~(uintptr_t)(align - 1));
+    memcpy(p - sizeof(void *), &raw, sizeof(raw));
+    memset(p, 0, size);
+    return p;
+}
+
+void
+gc_aligned_free(void *ptr)
+{
+    void *raw;
+
+    if (ptr == NULL)
+        return;
+    memcpy(&raw, (unsigned char *)ptr - sizeof(void *), sizeof(raw));
+    gc_free(raw);
 }

@@ -44,6 +44,8 @@ static pthread_mutex_t gc_reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static cache_t *gc_reg_head;
 static __thread unsigned int gc_tls_stripe;   /* 1 + stripe index; 0: unset */
 static unsigned int gc_stripe_next;
+static __thread uint32_t gc_tls_sender;       /* this thread's sender id; 0: unset */
+static uint32_t gc_sender_next;
 
 /* ------------------------------------------------------------------ */
 /* Validation and small helpers                                         */
@@ -239,6 +241,99 @@ gc_stat_inc(uint64_t *p, uint64_t n)
     gc_store_64(p, *p + n);
 }
 
+/* ------------------------------------------------------------------ */
+/* Casts lost or failed, reported per sender by cache_sync             */
+
+/* This thread's sender id, carried in every cast's message tag. */
+static uint32_t
+gc_sender(void)
+{
+    /* A relaxed counter: ids only need to be distinct (they wrap after
+     * 2^32 threads, which only merges two threads' reports). */
+    while (gc_tls_sender == 0)
+        gc_tls_sender = ck_pr_faa_32(&gc_sender_next, 1) + 1;
+    return gc_tls_sender;
+}
+
+static void
+gc_loss_note(cache_t *c, uint32_t sender, uint64_t lost, uint64_t failed)
+{
+    size_t i;
+
+    if (sender == 0 || (lost == 0 && failed == 0))
+        return;
+    pthread_mutex_lock(&c->llock);
+    for (i = 0; i < c->nlosses && c->losses[i].sender != sender; i++)
+        ;
+    if (i == c->nlosses && c->nlosses == c->lcap) {
+        size_t cap = c->lcap ? c->lcap * 2 : 8;
+        gc_loss_t *p = gc_realloc(c->losses, cap * sizeof(*p));
+
+        if (p != NULL) {
+            c->losses = p;
+            c->lcap = cap;
+        }
+    }
+    if (i < c->lcap) {
+        if (i == c->nlosses) {
+            c->losses[i] = (gc_loss_t){ .sender = sender };
+            c->nlosses++;
+        }
+        c->losses[i].lost += lost;
+        c->losses[i].failed += failed;
+    } else {
+        /* No memory to say whose: the next cache_sync of any thread
+         * reports it (documented in cache.h). */
+        c->unattr_lost += lost;
+        c->unattr_failed += failed;
+    }
+    /* Under llock; cache_sync's unlocked load only decides whether to take
+     * the lock, after its call returned (the call's completion orders this
+     * store before that load). */
+    gc_store_32(&c->loss_pending, 1);
+    pthread_mutex_unlock(&c->llock);
+}
+
+void
+gc_cast_lost(cache_t *c, uint32_t sender, uint64_t n)
+{
+    gc_loss_note(c, sender, n, 0);
+}
+
+void
+gc_cast_failed(cache_t *c, uint32_t sender, uint64_t n)
+{
+    gc_loss_note(c, sender, 0, n);
+}
+
+/* cache_sync's verdict for this thread: -ECONNRESET when some of its casts
+ * were lost, else -EIO when some failed, else 0; each reported once. */
+static int
+gc_loss_take(cache_t *c)
+{
+    uint32_t me = gc_sender();
+    uint64_t lost = 0, failed = 0;
+    size_t i;
+
+    if (gc_load_32(&c->loss_pending) == 0)
+        return 0;
+    pthread_mutex_lock(&c->llock);
+    for (i = 0; i < c->nlosses; i++) {
+        if (c->losses[i].sender == me) {
+            lost = c->losses[i].lost;
+            failed = c->losses[i].failed;
+            c->losses[i] = c->losses[--c->nlosses];
+            break;
+        }
+    }
+    lost += c->unattr_lost;
+    failed += c->unattr_failed;
+    c->unattr_lost = c->unattr_failed = 0;
+    gc_store_32(&c->loss_pending, c->nlosses > 0);
+    pthread_mutex_unlock(&c->llock);
+    return lost > 0 ? -ECONNRESET : failed > 0 ? -EIO : 0;
+}
+
 static void
 gc_arm_expiry(cache_t *c)
 {
@@ -362,14 +457,16 @@ gc_parse(const unsigned char *p, gc_view_t *v)
 {
     memcpy(&v->r, p, sizeof(v->r));
     p += sizeof(v->r);
+    /* The user operation's arg first, right after the header, so that it
+     * is aligned to max_align_t (cache.h promises it). */
+    v->arg = p;
+    p += v->r.arg_len;
     v->ns = (const char *)p;
     p += v->r.ns_len;
     v->key = p;
     p += v->r.key_len;
     v->value = p;
     p += v->r.value_len;
-    v->arg = p;
-    p += v->r.arg_len;
     v->next = p;
 }
 
@@ -381,18 +478,24 @@ gc_view_entry(const gc_view_t *v)
 }
 
 /* All-or-nothing: every entry is allocated and the table has room before
- * the first insert, so a batch fails whole or applies whole. */
+ * the first insert; should an insert still fail (ck_hs may want to grow on
+ * a long probe sequence), the inserts made so far are undone in reverse
+ * order, which never allocates.  So a batch fails whole or applies whole,
+ * for the worker; direct readers may see part of it while it is applied
+ * (cache.h). */
 static int
 gc_apply_batch(cache_t *c, const gc_view_t *v)
 {
-    size_t n = v->r.batch_len, i;
-    gc_entry_t **es;
+    size_t n = v->r.batch_len, i, done = 0;
+    gc_entry_t **es, **olds;
     const unsigned char *p = v->next;
+    uint64_t now = actor_clock_now(c->clock);
     int rc = 0;
 
-    es = gc_calloc(n ? n : 1, sizeof(*es));
+    es = gc_calloc(n ? 2 * n : 1, sizeof(*es));
     if (es == NULL)
         return -ENOMEM;
+    olds = es + n;
     for (i = 0; i < n; i++) {
         gc_view_t sub;
 
@@ -407,47 +510,62 @@ gc_apply_batch(cache_t *c, const gc_view_t *v)
     }
     if (rc == 0)
         rc = gc_table_reserve(&c->table, n);
+    for (i = 0; rc == 0 && i < n; i++) {
+        rc = gc_table_insert_keep(&c->table, es[i], now, &olds[i]);
+        if (rc == 0)
+            done++;
+    }
     if (rc != 0) {
+        while (done > 0) {
+            done--;
+            gc_table_undo(&c->table, es[done], olds[done]);  /* retires es[done] */
+            es[done] = NULL;
+        }
         for (i = 0; i < n; i++)
             gc_entry_free(es[i]);
         gc_free(es);
         return rc;
     }
-    for (i = 0; i < n; i++) {
-        /* Reserved above: insert cannot fail for lack of room. */
-        if (gc_table_insert(&c->table, es[i], actor_clock_now(c->clock)) != 0)
-            gc_entry_free(es[i]);
-        else
-            gc_stat_inc(&c->puts, 1);
-    }
+    for (i = 0; i < n; i++)
+        gc_table_retire(olds[i]);
+    gc_stat_inc(&c->puts, n);
     gc_evict(c, NULL);
     gc_free(es);
     return 0;
 }
 
+/* Touch, persist, expire.  Allocate first, commit after: the new TTL
+ * length is stored only once the deadline (which may need room in the
+ * expiry heap) is in place, so an error changes nothing. */
 static int
 gc_apply_ttl_change(cache_t *c, const gc_view_t *v)
 {
     uint64_t now = actor_clock_now(c->clock), dl;
     gc_entry_t *e = gc_find_live(c, v->ns, v->r.ns_len, v->key, v->r.key_len, now);
+    int64_t ttl;
+    int rc;
 
     if (e == NULL)
         return -ENOENT;
     switch (v->r.kind) {
     case CACHE_OP_EXPIRE:
-        e->ttl_ms = v->r.ttl_ms;
+        ttl = v->r.ttl_ms;
         break;
     case CACHE_OP_PERSIST:
-        e->ttl_ms = 0;
+        ttl = 0;
         break;
     default: /* TOUCH keeps the TTL length */
+        ttl = e->ttl_ms;
         break;
     }
-    if (e->ttl_ms <= 0)
+    if (ttl <= 0)
         dl = 0;
     else
-        dl = (uint64_t)e->ttl_ms > UINT64_MAX - now ? UINT64_MAX : now + (uint64_t)e->ttl_ms;
-    return gc_table_set_deadline(&c->table, e, dl);
+        dl = (uint64_t)ttl > UINT64_MAX - now ? UINT64_MAX : now + (uint64_t)ttl;
+    rc = gc_table_set_deadline(&c->table, e, dl);
+    if (rc == 0)
+        e->ttl_ms = ttl;
+    return rc;
 }
 
 /* Copy a GET reply: [int64 ttl][value]. */
@@ -518,7 +636,7 @@ gc_reply_all(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
     qsort(hits, n, sizeof(*hits), gc_record_cmp);
     if (size > ACTOR_MSG_MAX || (out = actor_reply_buf(reply, size)) == NULL) {
         gc_free(hits);
-        return size > ACTOR_MSG_MAX ? -E2BIG : -ENOMEM;
+        return size > ACTOR_MSG_MAX ? -EMSGSIZE : -ENOMEM;
     }
     memcpy(out, &n, sizeof(n));
     out += sizeof(n);
@@ -610,14 +728,29 @@ gc_cast_dispose(gc_msg_t *m)
     gc_free(m);
 }
 
+/* A cast's result: not sent for want of a link, it was lost
+ * (-ECONNRESET from cache_sync); any other error but "no such key" means
+ * it failed (-EIO). */
+static void
+gc_cast_result(cache_t *c, uint32_t sender, int rc)
+{
+    if (rc == -ENOTCONN || rc == -ECONNRESET)
+        gc_cast_lost(c, sender, 1);
+    else if (rc < 0 && rc != -ENOENT)
+        gc_cast_failed(c, sender, 1);
+}
+
 static void
 gc_cast_fn(void *state, gc_msg_t *m)
 {
+    cache_t *c = state;
     gc_cast_msg_t *cm = (gc_cast_msg_t *)m;
     gc_view_t v;
 
     gc_parse((const unsigned char *)cm->data, &v);
-    (void)gc_apply(state, &v, NULL);
+    c->cur_sender = m->tag;
+    gc_cast_result(c, m->tag, gc_apply(c, &v, NULL));
+    c->cur_sender = 0;
     gc_free(cm);
 }
 
@@ -627,12 +760,25 @@ gc_put_entry_fn(void *state, gc_msg_t *m)
 {
     cache_t *c = state;
     gc_entry_t *e = (gc_entry_t *)m;
+    uint32_t sender = m->tag;
 
+    c->cur_sender = sender;
     if (c->redis != NULL)
         gc_redis_put_entry(c, e);
     else
-        (void)gc_apply_put(c, e);
+        gc_cast_result(c, sender, gc_apply_put(c, e));
+    c->cur_sender = 0;
     gc_after_write(c);
+}
+
+/* A message dropped unhandled because the worker exited: a cast's sender
+ * learns of the loss from its next cache_sync. */
+static void
+gc_worker_drop(void *state, gc_msg_t *m)
+{
+    if (m->fn == gc_cast_fn || m->fn == gc_put_entry_fn)
+        gc_cast_lost(state, m->tag, 1);
+    m->dispose(m);
 }
 
 static void
@@ -674,6 +820,7 @@ gc_worker_init(actor_t *self, void *arg, void **state)
         return -ENOMEM;
     cache_retain(c);
     actor__on_exit(self, gc_worker_exit);
+    actor__on_drop(self, gc_worker_drop);
     c->self = self;
     c->timer_ref = 0;
     c->timer_deadline = 0;
@@ -740,12 +887,16 @@ static void
 cache_free(cache_t *c)
 {
     actor_release(c->worker);
+    actor_release(c->sup);
     gc_table_destroy(&c->table);
+    actor__clock_unhold(c->clock);
     gc_redis_free(c->redis);
     pthread_mutex_destroy(&c->wlock);
     pthread_mutex_destroy(&c->flock);
+    pthread_mutex_destroy(&c->llock);
+    gc_free(c->losses);
     c->magic = 0;
-    gc_free(c);
+    gc_aligned_free(c);
 }
 
 void
@@ -850,11 +1001,12 @@ cache_new(const cache_opts_t *opts, cache_t **out)
         (opts->redis != NULL && opts->default_ttl_ms != CACHE_TTL_NONE &&
          opts->default_ttl_ms > CACHE_REDIS_TTL_MAX))
         return -EINVAL;
-    c = gc_calloc(1, sizeof(*c));
+    /* The read-counter stripes are cache-line aligned (CK_CC_CACHELINE). */
+    c = gc_aligned_calloc(_Alignof(cache_t), sizeof(*c));
     if (c == NULL)
         return -ENOMEM;
     if (opts->redis != NULL && (rc = gc_redis_new(opts->redis, &c->redis)) != 0) {
-        gc_free(c);
+        gc_aligned_free(c);
         return rc;
     }
     c->magic = GC_CACHE_MAGIC;
@@ -872,10 +1024,14 @@ cache_new(const cache_opts_t *opts, cache_t **out)
     c->max_bytes = opts->max_bytes;
     /* A Redis cache's near-cache cannot outlive its connection. */
     c->keep_data = c->redis != NULL ? 0 : opts->keep_data;
+    /* Readers check TTLs against the clock from any thread, with or without
+     * a worker: the cache holds it until its memory goes (cache_free). */
     c->clock = opts->clock;
+    actor__clock_hold(c->clock);
     c->mailbox_limit = opts->mailbox_limit;
     pthread_mutex_init(&c->wlock, NULL);
     pthread_mutex_init(&c->flock, NULL);
+    pthread_mutex_init(&c->llock, NULL);
     if ((rc = gc_table_init(&c->table)) != 0) {
         cache_free(c);
         return rc;
@@ -952,8 +1108,17 @@ cache_child_start(void *arg, actor_t **out)
     }
     rc = gc_spawn(c, &old);
     if (rc == 0) {
+        actor_t *sup = actor_self();
+
         gc_store_32(&c->supervised, 1);
         *out = actor_retain(c->worker);
+        /* The process starting the worker (a supervisor, normally) is
+         * what can restart it: callers waiting for an incarnation give up
+         * at once when it has exited (gc_can_restart). */
+        if (sup != c->sup) {
+            actor_release(c->sup);
+            gc_store_ptr(&c->sup, actor_retain(sup));
+        }
     }
     pthread_mutex_unlock(&c->wlock);
     gc_drop_old_worker(old);
@@ -1126,6 +1291,9 @@ gc_req_write(unsigned char *p, const cache_op_t *op, const char *ns, size_t ns_l
         r.batch_len = op->batch_len;
     memcpy(p, &r, sizeof(r));
     p += sizeof(r);
+    if (r.arg_len)
+        memcpy(p, op->arg, r.arg_len);   /* aligned: see gc_parse */
+    p += r.arg_len;
     memcpy(p, ns, ns_len);
     p += ns_len;
     if (r.key_len)
@@ -1133,10 +1301,7 @@ gc_req_write(unsigned char *p, const cache_op_t *op, const char *ns, size_t ns_l
     p += r.key_len;
     if (r.value_len)
         memcpy(p, op->value, r.value_len);
-    p += r.value_len;
-    if (r.arg_len)
-        memcpy(p, op->arg, r.arg_len);
-    return p + r.arg_len;
+    return p + r.value_len;
 }
 
 /*
@@ -1185,8 +1350,40 @@ gc_op_encode(const cache_t *c, const cache_op_t *op, unsigned char *p)
 }
 
 /*
+ * Whether a worker can still come back for c: not when the cache is
+ * stopped, when no supervisor ever started a worker, or when the process
+ * that last did (its supervisor) has exited for good.  Slow path only (no
+ * worker running), so the lock is fine.
+ */
+static int
+gc_can_restart(cache_t *c)
+{
+    int ok;
+
+    pthread_mutex_lock(&c->wlock);
+    ok = !c->stopped && c->supervised && (c->sup == NULL || actor_is_alive(c->sup));
+    pthread_mutex_unlock(&c->wlock);
+    return ok;
+}
+
+/* Longest sleep of a caller waiting for an incarnation while a supervisor
+ * is known: it re-checks that the supervisor is alive this often, since a
+ * supervisor that gives up does not tell the caches it supervised. */
+#define GC_RESTART_POLL_NS 5000000
+
+/*
  * Send the request already encoded in this thread's call record, waiting
  * within timeout_ms for a live worker (see the file comment).
+ *
+ * The request is sent again to the next incarnation only when the previous
+ * one never handled it (actor__call_end's `handled`), which is known from
+ * the call record's own state: a handler's result is never read as a
+ * transport signal, so a user operation returning -ESRCH is answered with
+ * -ESRCH once and never runs twice.  Returns the handler's result,
+ * -ETIMEDOUT (sent, no reply in time: it may still be applied), or -ESRCH
+ * (never handled: the cache is stopped, no worker can come back, or none
+ * came back within the timeout).  *take is the reply of the attempt that
+ * was handled, or NULL.
  */
 static int
 gc_send_call(cache_t *c, void *rep, size_t cap, size_t *rep_len, int timeout_ms,
@@ -1194,11 +1391,13 @@ gc_send_call(cache_t *c, void *rep, size_t cap, size_t *rep_len, int timeout_ms,
 {
     int64_t deadline = timeout_ms < 0 ? -1 : gc_mono_ns() + (int64_t)timeout_ms * 1000000;
 
+    if (take != NULL)
+        *take = NULL;
     for (;;) {
         uint32_t inc = gc_load_32(&c->incarnation);
         int64_t left;
         actor_t *w;
-        int rc, ms;
+        int rc, ms, handled = 0;
 
         if (gc_stopped(c))
             return -ESRCH;
@@ -1208,20 +1407,26 @@ gc_send_call(cache_t *c, void *rep, size_t cap, size_t *rep_len, int timeout_ms,
         ms = left < 0 ? ACTOR_INFINITY : (int)((left + 999999) / 1000000);
         w = gc_worker_get(c);
         if (w != NULL) {
-            rc = actor__call_end(w, gc_call_fn, rep, cap, rep_len, ms, take);
+            rc = actor__call_end(w, gc_call_fn, rep, cap, rep_len, ms, take, &handled);
             actor_release(w);
-            /* -ESRCH means the worker exited before handling the request:
-             * nothing was applied, so waiting for the next incarnation and
-             * sending again is safe. */
-            if (rc != -ESRCH)
+            /* Handled (whatever it returned), or sent and timed out: the
+             * request may have been applied, so it is never sent again. */
+            if (handled || rc != -ESRCH)
                 return rc;
         }
-        if (!gc_load_32(&c->supervised) || gc_stopped(c))
+        /* Not handled: the worker is gone (or going).  Wait for the next
+         * incarnation if one can come. */
+        if (!gc_can_restart(c))
             return -ESRCH;
         if (left == 0)
-            return -ETIMEDOUT;
-        if (gc_load_32(&c->incarnation) == inc)
-            gc_futex_wait(&c->incarnation, inc, left);
+            return -ESRCH;  /* down, and not back within the timeout */
+        if (gc_load_32(&c->incarnation) == inc) {
+            int64_t nap = left;
+
+            if (gc_load_ptr(&c->sup) != NULL && (nap < 0 || nap > GC_RESTART_POLL_NS))
+                nap = GC_RESTART_POLL_NS;
+            gc_futex_wait(&c->incarnation, inc, nap);
+        }
     }
 }
 
@@ -1317,7 +1522,7 @@ cache_cast(cache_t *c, const cache_op_t *op)
             rc = -ENOMEM;
         } else {
             e->u.msg.kind = GC_MSG_FN;
-            e->u.msg.tag = 0;
+            e->u.msg.tag = gc_sender();
             e->u.msg.fn = gc_put_entry_fn;
             e->u.msg.dispose = gc_entry_dispose;
             rc = actor__send(w, &e->u.msg, 1);
@@ -1331,7 +1536,7 @@ cache_cast(cache_t *c, const cache_op_t *op)
             rc = -ENOMEM;
         } else {
             m->hdr.kind = GC_MSG_FN;
-            m->hdr.tag = 0;
+            m->hdr.tag = gc_sender();
             m->hdr.fn = gc_cast_fn;
             m->hdr.dispose = gc_cast_dispose;
             m->c = c;
@@ -1407,8 +1612,12 @@ int
 cache_sync(cache_t *c, int timeout_ms)
 {
     cache_op_t op = { .kind = CACHE_OP_SYNC };
+    int rc = cache_call(c, &op, timeout_ms);
 
-    return cache_call(c, &op, timeout_ms);
+    /* The call was handled after every earlier cast of this thread was
+     * applied or dropped (FIFO per sender; a dropped one is recorded before
+     * its incarnation is gone, and the call then went to a later one). */
+    return rc == 0 ? gc_loss_take(c) : rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1861,6 +2070,8 @@ cache_strerror(int err)
 {
     if (err == -E2BIG)
         return "record larger than the cache's max_bytes";
+    if (err == -EMSGSIZE)
+        return "reply larger than ACTOR_MSG_MAX (128 MiB): narrow the pattern";
     if (err == -ESRCH)
         return "cache stopped, or its worker is down";
     if (err == -ENOBUFS)

@@ -39,6 +39,14 @@ typedef struct gc_stripe {
     uint64_t hits, misses;
 } CK_CC_CACHELINE gc_stripe_t;
 
+/* Casts of one sending thread that were dropped unapplied (lost) or
+ * refused when applied (failed), not yet reported by its cache_sync. */
+typedef struct gc_loss {
+    uint32_t sender;
+    uint32_t pad;
+    uint64_t lost, failed;
+} gc_loss_t;
+
 typedef struct gc_fetch {
     struct gc_fetch *next;
     unsigned long hash;
@@ -77,6 +85,11 @@ struct cache {
     actor_t *worker;         /* current incarnation; read in epoch sections */
     uint32_t supervised;     /* 1 once a supervisor started a worker;
                                 gc_store_32 under wlock, gc_load_32 by callers */
+    actor_t *sup;            /* the process that last ran cache_child_start
+                                (its supervisor; NULL when a plain thread
+                                did), with a reference; under wlock (stored
+                                with gc_store_ptr: callers only test it for
+                                NULL without the lock) */
     int started_once;
     uint64_t restarts;
 
@@ -85,6 +98,18 @@ struct cache {
     uint64_t timer_ref, timer_deadline;
     int reclaim_armed;
     uint64_t puts, deletes, expirations, evictions; /* ck_pr_store_64 */
+
+    /* Casts lost or failed, per sending thread, until that thread's next
+     * cache_sync reports them (see gc_cast_lost). */
+    pthread_mutex_t llock;   /* guards losses, nlosses, lcap, unattributed */
+    gc_loss_t *losses;
+    size_t nlosses, lcap;
+    uint64_t unattr_lost, unattr_failed;  /* could not be recorded per sender */
+    uint32_t loss_pending;   /* 1 while anything above is unreported:
+                                gc_store_32 under llock, gc_load_32 by
+                                cache_sync to skip the lock */
+    uint32_t cur_sender;     /* worker only: sender of the cast being applied
+                                (0 for calls) */
 
     pthread_mutex_t flock;   /* guards inflight */
     gc_fetch_t *inflight;
@@ -110,6 +135,12 @@ typedef struct gc_req {
     cache_user_fn fn;
     uint64_t batch_len;
 } gc_req_t;
+
+/* A request starts a max_align_t-aligned buffer (a call record's request
+ * buffer from malloc, a cast message's data[]); the user operation's arg
+ * follows the header at once and so keeps that alignment. */
+_Static_assert(sizeof(gc_req_t) % _Alignof(max_align_t) == 0,
+               "gc_req_t must keep the arg that follows it aligned");
 
 typedef struct gc_cast_msg {
     gc_msg_t hdr;
@@ -138,6 +169,11 @@ unsigned char *gc_compose(unsigned char *stack, size_t stack_len, const char *ns
 int64_t gc_ttl_left(const gc_entry_t *e, uint64_t deadline, uint64_t now);
 int gc_glob(const char *pat, const unsigned char *s, size_t n);
 void gc_stat_inc(uint64_t *p, uint64_t n);
+/* Worker: n casts of `sender` were lost (never applied: a dead mailbox, a
+ * broken link) or failed (applied with an error), for its next cache_sync
+ * to report (-ECONNRESET, -EIO).  sender 0 (a call) is ignored. */
+void gc_cast_lost(cache_t *c, uint32_t sender, uint64_t n);
+void gc_cast_failed(cache_t *c, uint32_t sender, uint64_t n);
 void gc_after_write(cache_t *c);
 int gc_apply_put(cache_t *c, gc_entry_t *e);
 /* Insert e with its deadline counted from now, evicting as configured;

@@ -21,8 +21,9 @@ struct actor_clock {
     uint32_t magic;
     uint64_t now_ms;
     pthread_mutex_t lock;
-    actor_t **procs;
+    actor_t **procs;        /* processes using it (timers), under lock */
     size_t n, cap;
+    size_t holds;           /* other users (caches reading TTLs), under lock */
 };
 
 int
@@ -62,13 +63,20 @@ actor_clock_now(const actor_clock_t *c)
 int
 actor_clock_advance(actor_clock_t *c, uint64_t ms)
 {
+    uint64_t now;
     size_t i;
 
     if (!actor__clock_is_manual(c))
         return -EINVAL;
-    /* The new time is stored before the wake-ups below; gc_mbox_poke's
-     * atomic OR and fence order it before the worker's re-read. */
-    ck_pr_faa_64(&c->now_ms, ms);
+    /* Refuse to wrap: a clock that went back would serve expired entries
+     * again.  The new time is stored before the wake-ups below;
+     * gc_mbox_poke's atomic OR and fence order it before the worker's
+     * re-read. */
+    now = gc_load_64(&c->now_ms);
+    do {
+        if (ms > UINT64_MAX - now)
+            return -EOVERFLOW;
+    } while (!ck_pr_cas_64_value(&c->now_ms, now, now + ms, &now));
     pthread_mutex_lock(&c->lock);
     for (i = 0; i < c->n; i++)
         gc_mbox_poke(&c->procs[i]->mbox, GC_ATTN_TICK);
@@ -118,6 +126,26 @@ actor__clock_detach(actor_clock_t *c, actor_t *a)
     pthread_mutex_unlock(&c->lock);
 }
 
+void
+actor__clock_hold(actor_clock_t *c)
+{
+    if (!actor__clock_is_manual(c))
+        return;
+    pthread_mutex_lock(&c->lock);
+    c->holds++;
+    pthread_mutex_unlock(&c->lock);
+}
+
+void
+actor__clock_unhold(actor_clock_t *c)
+{
+    if (!actor__clock_is_manual(c))
+        return;
+    pthread_mutex_lock(&c->lock);
+    c->holds--;
+    pthread_mutex_unlock(&c->lock);
+}
+
 int
 actor_clock_free(actor_clock_t *c)
 {
@@ -126,7 +154,7 @@ actor_clock_free(actor_clock_t *c)
     if (!actor__clock_is_manual(c))
         return -EINVAL;
     pthread_mutex_lock(&c->lock);
-    n = c->n;
+    n = c->n + c->holds;
     pthread_mutex_unlock(&c->lock);
     if (n != 0)
         return -EBUSY;

@@ -90,7 +90,7 @@ gc_actor_free(actor_t *a)
     pthread_mutex_destroy(&a->lock);
     pthread_mutex_destroy(&a->tlock);
     sem_destroy(&a->started);
-    gc_free(a);
+    gc_aligned_free(a);
 }
 
 void
@@ -304,7 +304,7 @@ gc_call_wait(gc_call_t *c, int64_t deadline)
 static int
 gc_call_send(actor_t *a, int (*fn)(actor_t *, void *, gc_call_t *), uint32_t tag,
              void *rep, size_t rep_cap, size_t *rep_len, int timeout_ms,
-             void **take_rep)
+             void **take_rep, int *handled)
 {
     gc_call_t *c = gc_tls_call;
     int64_t deadline = gc_deadline_ns(timeout_ms);
@@ -312,6 +312,7 @@ gc_call_send(actor_t *a, int (*fn)(actor_t *, void *, gc_call_t *), uint32_t tag
 
     c->rep_len = 0;
     c->status = 0;
+    c->handled = 0;
     c->fn = fn;
     c->hdr.kind = GC_MSG_CALL;
     c->hdr.tag = tag;
@@ -333,7 +334,15 @@ gc_call_send(actor_t *a, int (*fn)(actor_t *, void *, gc_call_t *), uint32_t tag
         gc_call_forget();
         return rc;
     }
+    if (handled != NULL)
+        *handled = c->handled;
+    if (!c->handled) {
+        /* Dropped unhandled at the worker's exit: no reply to hand over. */
+        return -ESRCH;
+    }
     if (take_rep != NULL) {
+        /* Only a handled call's reply changes hands (the buffer would
+         * otherwise be whatever an earlier call left in the record). */
         *take_rep = c->rep;
         c->rep = NULL;
         c->rep_cap = 0;
@@ -375,7 +384,7 @@ actor_call(actor_t *a, uint32_t tag, const void *req, size_t req_len, void *rep,
         return -ENOMEM;
     if (req_len > 0)
         memcpy(buf, req, req_len);
-    rc = gc_call_send(a, NULL, tag, rep, rep_cap, rep_len, timeout_ms, NULL);
+    rc = gc_call_send(a, NULL, tag, rep, rep_cap, rep_len, timeout_ms, NULL, NULL);
     /* After a time-out the record was abandoned to the worker and this
      * thread has none. */
     if (gc_tls_call != NULL)
@@ -396,7 +405,8 @@ actor__call_begin(size_t req_len)
 
 int
 actor__call_end(actor_t *a, int (*fn)(actor_t *, void *, gc_call_t *), void *rep,
-                size_t rep_cap, size_t *rep_len, int timeout_ms, void **take_rep)
+                size_t rep_cap, size_t *rep_len, int timeout_ms, void **take_rep,
+                int *handled)
 {
     int rc;
 
@@ -404,18 +414,26 @@ actor__call_end(actor_t *a, int (*fn)(actor_t *, void *, gc_call_t *), void *rep
         *rep_len = 0;
     if (take_rep != NULL)
         *take_rep = NULL;
+    if (handled != NULL)
+        *handled = 0;
     if (!actor__valid(a) || fn == NULL || gc_tls_call == NULL ||
         (rep == NULL && rep_cap > 0))
         return -EINVAL;
     if ((rc = gc_call_check(a)) != 0)
         return rc;
-    return gc_call_send(a, fn, 0, rep, rep_cap, rep_len, timeout_ms, take_rep);
+    return gc_call_send(a, fn, 0, rep, rep_cap, rep_len, timeout_ms, take_rep, handled);
 }
 
 void
 actor__on_idle(actor_t *self, void (*fn)(void *state))
 {
     self->on_idle = fn;
+}
+
+void
+actor__on_drop(actor_t *self, void (*fn)(void *state, gc_msg_t *m))
+{
+    self->on_drop = fn;
 }
 
 void
@@ -639,15 +657,18 @@ gc_monitor_fire(gc_monitor_t *mon, actor_t *target, int reason)
     actor_release(watcher);
 }
 
-/* Drop messages that will never be handled: calls get -ESRCH. */
+/* Drop messages that will never be handled: calls get -ESRCH with
+ * handled == 0; module messages go to the on_drop hook when there is one. */
 static void
-gc_drop_list(gc_msg_t *m)
+gc_drop_list(actor_t *a, gc_msg_t *m)
 {
     while (m != NULL) {
         gc_msg_t *next = m->next;
 
         if (m->kind == GC_MSG_CALL)
             gc_call_complete((gc_call_t *)m, -ESRCH);
+        else if (m->kind == GC_MSG_FN && a->on_drop != NULL && a->state != NULL)
+            a->on_drop(a->state, m);
         else if (m->dispose != NULL)
             m->dispose(m);
         m = next;
@@ -661,7 +682,7 @@ gc_process_exit(actor_t *a, int reason, int run_terminate)
 
     /* No new sends from here on (they check life, then the closed head). */
     gc_store_32(&a->life, GC_LIFE_EXITING);
-    gc_drop_list(gc_mbox_close(&a->mbox));
+    gc_drop_list(a, gc_mbox_close(&a->mbox));
     if (run_terminate && a->b->terminate != NULL)
         a->b->terminate(a->state, reason);
     if (a->on_exit != NULL)
@@ -801,6 +822,7 @@ gc_dispatch(actor_t *a, gc_msg_t *m)
         int st;
 
         c->rep_len = 0;
+        c->handled = 1;
         if (c->fn != NULL)
             st = c->fn(a, a->state, c);
         else if (b->handle_call != NULL)
@@ -921,7 +943,7 @@ gc_worker_loop(actor_t *a)
             gc_msg_t *next = m->next;
 
             if (gc_exit_pending(a, &reason)) {
-                gc_drop_list(m);
+                gc_drop_list(a, m);
                 return reason;
             }
             gc_dispatch(a, m);
@@ -992,7 +1014,9 @@ actor_start(const actor_behaviour_t *b, void *arg, const actor_opts_t *opts,
     if (opts->clock != NULL && !actor__clock_is_manual(opts->clock))
         return -EINVAL;
 
-    a = gc_calloc(1, sizeof(*a));
+    /* The mailbox's words sit on their own cache lines (CK_CC_CACHELINE):
+     * the struct needs that alignment, which malloc does not give. */
+    a = gc_aligned_calloc(_Alignof(actor_t), sizeof(*a));
     if (a == NULL)
         return -ENOMEM;
     a->magic = GC_ACTOR_MAGIC;

@@ -72,6 +72,7 @@ struct actor {
 
     void (*on_exit)(void *state, int reason);
     void (*on_idle)(void *state);
+    void (*on_drop)(void *state, gc_msg_t *m);
 
     /* Start handshake. */
     sem_t started;
@@ -90,6 +91,12 @@ typedef struct gc_call {
     gc_msg_t hdr;
     uint32_t state;       /* enum gc_call_state; futex word of the caller */
     int status;           /* handle_call's result */
+    int handled;          /* 1 once the worker ran the handler; 0 when the
+                             record was dropped unhandled (the process
+                             exited first).  Written before DONE, like
+                             status.  The caller learns "was it handled"
+                             from this field, never from status: a handler
+                             may return any errno, -ESRCH included. */
     /* Internal calls run this instead of handle_call. */
     int (*fn)(actor_t *self, void *state, struct gc_call *c);
     unsigned char *req;
@@ -113,15 +120,20 @@ int actor__send(actor_t *a, gc_msg_t *m, int bounded);
  * (NULL: -ENOMEM); actor__call_end sends it to a, running fn(self, state,
  * call) on the worker instead of handle_call, with actor_call's timeout and
  * late-reply rules.  The buffer keeps its contents across several
- * actor__call_end on the same thread (a retry after -ESRCH), until the
- * next actor__call_begin or a time-out.  With take_rep non-NULL the reply
- * buffer is handed over in *take_rep (caller frees it with free()) instead
- * of being copied to rep.  Returns fn's result or actor_call's errors.
+ * actor__call_end on the same thread (a retry after the worker exited),
+ * until the next actor__call_begin or a time-out.  With take_rep non-NULL
+ * the reply buffer is handed over in *take_rep (caller frees it with
+ * gc_free) instead of being copied to rep; it is handed over only when fn
+ * ran (*handled == 1), and *take_rep is NULL otherwise.  *handled (when
+ * not NULL) is 1 when fn ran on the worker and 0 when the request was never
+ * handled (the process had exited, or exited before taking it): only then
+ * is it safe to send the same request again.  Returns fn's result or
+ * actor_call's errors.
  */
 void *actor__call_begin(size_t req_len);
 int actor__call_end(actor_t *a, int (*fn)(actor_t *, void *, gc_call_t *),
                     void *rep, size_t rep_cap, size_t *rep_len, int timeout_ms,
-                    void **take_rep);
+                    void **take_rep, int *handled);
 
 /* The request bytes of a call, for fn. */
 static inline const void *
@@ -138,6 +150,14 @@ actor__call_req(const gc_call_t *c, size_t *len)
  * For module bookkeeping that must happen even when terminate is skipped.
  */
 void actor__on_exit(actor_t *self, void (*fn)(void *state, int reason));
+
+/*
+ * From init only: when the process exits with GC_MSG_FN messages still
+ * queued, run fn(state, m) on the worker thread for each instead of
+ * m->dispose(m); fn owns m (and disposes of it).  For modules that must
+ * account for messages that were never handled (lost casts).
+ */
+void actor__on_drop(actor_t *self, void (*fn)(void *state, gc_msg_t *m));
 
 /*
  * From init only: run fn(state) on the worker thread after each batch of
@@ -162,6 +182,11 @@ int actor__valid(const actor_t *a);
 int actor__clock_attach(actor_clock_t *c, actor_t *a);
 void actor__clock_detach(actor_clock_t *c, actor_t *a);
 int actor__clock_is_manual(const actor_clock_t *c);
+/* A user that reads c from any thread without being a process on it (a
+ * cache reading TTLs) holds it: actor_clock_free refuses with -EBUSY until
+ * every hold is dropped.  No-ops for NULL (the monotonic clock). */
+void actor__clock_hold(actor_clock_t *c);
+void actor__clock_unhold(actor_clock_t *c);
 
 /* registry.c */
 int actor__registry_add(actor_t *a, const char *name);

@@ -106,6 +106,8 @@ typedef struct rd_pend {
     gc_entry_t *e;        /* delete: an entry carrying the key to drop
                              again when the reply comes; put: NULL */
     int is_put;
+    uint32_t sender;      /* the cast's sender, told of a loss or an error
+                             reply by its next cache_sync */
 } rd_pend_t;
 
 /* What the listener sends the worker. */
@@ -143,8 +145,6 @@ struct gc_redis {
     int flush_armed;          /* a GC_TAG_REDIS_FLUSH timer is set */
     int ping_armed;           /* a GC_TAG_REDIS_PING timer is set */
     int ping_ms;              /* health-check period of `cmd` */
-    uint64_t lost_casts, seen_lost;     /* casts lost with a link */
-    uint64_t failed_casts, seen_failed; /* casts Redis answered with an error */
     rd_inval_msg_t *down_msg; /* the listener's DOWN message, preallocated */
     int down_used;            /* the listener took down_msg */
     size_t pbytes;            /* key + value bytes appended since a drain */
@@ -628,16 +628,17 @@ rd_arm(cache_t *c)
 
 /* Replies owed by pipelined casts are lost with the connection. */
 static void
-rd_fail_pending(gc_redis_t *r)
+rd_fail_pending(cache_t *c)
 {
+    gc_redis_t *r = c->redis;
     size_t i;
 
-    for (i = r->pdone; i < r->npend; i++)
+    for (i = r->pdone; i < r->npend; i++) {
         gc_entry_free(r->pend[i].e);
-    if (r->npend > r->pdone) {
-        gc_stat_inc(&r->remote_errors, r->npend - r->pdone);
-        r->lost_casts += r->npend - r->pdone;
+        gc_cast_lost(c, r->pend[i].sender, 1);
     }
+    if (r->npend > r->pdone)
+        gc_stat_inc(&r->remote_errors, r->npend - r->pdone);
     r->npend = r->pdone = r->psent = 0;
     r->pbytes = 0;
 }
@@ -682,7 +683,7 @@ rd_down(cache_t *c)
         return;
     r->up = 0;
     rd_close(r);
-    rd_fail_pending(r);
+    rd_fail_pending(c);
     if (!r->serve_stale)
         gc_table_clear(&c->table);
     /* After the clear: a reader that sees connected == 0 no longer finds
@@ -737,7 +738,7 @@ rd_read_owed(cache_t *c, size_t upto)
             return -ECONNRESET;
         }
         if (rd_is_error(c, rep)) {
-            r->failed_casts++;
+            gc_cast_failed(c, p->sender, 1);
             if (p->e != NULL && !p->is_put)
                 rd_near_drop(c, p->e->key.bytes, p->e->key.len);
             gc_entry_free(p->e);
@@ -814,8 +815,10 @@ rd_after_append(cache_t *c)
 }
 
 static int
-rd_pend_push(gc_redis_t *r, gc_entry_t *e, int is_put)
+rd_pend_push(cache_t *c, gc_entry_t *e, int is_put)
 {
+    gc_redis_t *r = c->redis;
+
     if (r->npend == r->pcap) {
         size_t n = r->pcap ? r->pcap * 2 : 64;
         rd_pend_t *p = gc_malloc(n * sizeof(*p));
@@ -830,6 +833,7 @@ rd_pend_push(gc_redis_t *r, gc_entry_t *e, int is_put)
     }
     r->pend[r->npend].e = e;
     r->pend[r->npend].is_put = is_put;
+    r->pend[r->npend].sender = c->cur_sender;
     r->npend++;
     return 0;
 }
@@ -991,7 +995,7 @@ gc_redis_exit(cache_t *c)
     if (r->up)
         (void)rd_drain(c);
     rd_close(r);
-    rd_fail_pending(r);
+    rd_fail_pending(c);
     r->up = 0;
     gc_store_64(&r->connected, 0);   /* as in rd_connect */
 }
@@ -1137,7 +1141,7 @@ gc_redis_put_entry(cache_t *c, gc_entry_t *e)
                       gc_entry_user_key_len(e), gc_entry_value(e), e->value_len,
                       e->ttl_ms) != 0) {
         gc_stat_inc(&r->remote_errors, 1);
-        r->lost_casts++;
+        gc_cast_lost(c, c->cur_sender, 1);
         gc_entry_free(e);
         return;
     }
@@ -1149,11 +1153,11 @@ gc_redis_put_entry(cache_t *c, gc_entry_t *e)
      * (docs/benchmarks.md, Redis backend). */
     rd_near_drop(c, e->key.bytes, e->key.len);
     gc_entry_free(e);
-    if (rd_pend_push(r, NULL, 1) != 0) {
+    if (rd_pend_push(c, NULL, 1) != 0) {
         /* The command is appended but its reply could not be accounted
          * for: the connection is out of step, start it over. */
         gc_stat_inc(&r->remote_errors, 1);
-        r->lost_casts++;
+        gc_cast_lost(c, c->cur_sender, 1);
         rd_down(c);
         return;
     }
@@ -1360,7 +1364,7 @@ rd_cast_delete(cache_t *c, const gc_view_t *v)
         gc_table_remove(&c->table, e);
     if (!r->up || rd_key2(r, v->ns, v->r.ns_len, v->key, v->r.key_len, &lens[1]) != 0) {
         gc_stat_inc(&r->remote_errors, 1);
-        r->lost_casts++;
+        gc_cast_lost(c, c->cur_sender, 1);
         return;
     }
     argv[1] = (const char *)r->kbuf;
@@ -1370,13 +1374,13 @@ rd_cast_delete(cache_t *c, const gc_view_t *v)
     if (e == NULL || redisAppendCommandArgv(r->cmd, 2, argv, lens) != REDIS_OK) {
         gc_entry_free(e);
         gc_stat_inc(&r->remote_errors, 1);
-        r->lost_casts++;
+        gc_cast_lost(c, c->cur_sender, 1);
         return;
     }
-    if (rd_pend_push(r, e, 0) != 0) {
+    if (rd_pend_push(c, e, 0) != 0) {
         gc_entry_free(e);
         gc_stat_inc(&r->remote_errors, 1);
-        r->lost_casts++;
+        gc_cast_lost(c, c->cur_sender, 1);
         rd_down(c);   /* as in gc_redis_put_entry */
         return;
     }
@@ -1714,7 +1718,7 @@ rd_reply_all(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
     }
     if (size > ACTOR_MSG_MAX || (out = actor_reply_buf(reply, size)) == NULL) {
         rd_recs_free(recs, n);
-        return size > ACTOR_MSG_MAX ? -E2BIG : -ENOMEM;
+        return size > ACTOR_MSG_MAX ? -EMSGSIZE : -ENOMEM;
     }
     {
         uint64_t cnt = live;
@@ -1789,12 +1793,8 @@ gc_redis_apply(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
         gc_redis_t *r = c->redis;
 
         rc = r->up ? rd_drain(c) : -ENOTCONN;
-        if (rc == 0 && r->lost_casts != r->seen_lost)
-            rc = -ECONNRESET;
-        else if (rc == 0 && r->failed_casts != r->seen_failed)
-            rc = -EIO;
-        r->seen_lost = r->lost_casts;
-        r->seen_failed = r->failed_casts;
+        /* cache_sync then reports this thread's casts that were lost with
+         * a connection or refused by Redis (gc_cast_lost/_failed). */
         break;
     }
     default:

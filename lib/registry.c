@@ -167,7 +167,7 @@ actor_name(const actor_t *a, char *buf, size_t cap)
 {
     int rc = 0;
 
-    if (!actor__valid(a) || buf == NULL || cap == 0)
+    if (!actor__valid(a) || (buf == NULL && cap > 0))
         return -EINVAL;
     pthread_mutex_lock(&gc_reg_lock);
     if (!a->has_name)

@@ -472,10 +472,11 @@ gc_table_reserve(gc_table_t *t, size_t n)
 }
 
 int
-gc_table_insert(gc_table_t *t, gc_entry_t *e, uint64_t now)
+gc_table_insert_keep(gc_table_t *t, gc_entry_t *e, uint64_t now, gc_entry_t **old)
 {
     void *prev = NULL;
 
+    *old = NULL;
     if (gc_grow(&t->all, &t->cap, t->n + 1) != 0 ||
         gc_grow(&t->heap, &t->hcap, t->hn + 1) != 0)
         return -ENOMEM;
@@ -498,14 +499,62 @@ gc_table_insert(gc_table_t *t, gc_entry_t *e, uint64_t now)
     }
     gc_table_account(t, e, 1);
     if (prev != NULL) {
-        gc_entry_t *old = GC_CONTAINER(prev, gc_entry_t, key);
-
+        *old = GC_CONTAINER(prev, gc_entry_t, key);
         /* The old entry leaves the heap with it: its deadline can never
          * remove the new value. */
-        gc_table_unindex(t, old);
-        gc_entry_retire(old);
+        gc_table_unindex(t, *old);
     }
     return 0;
+}
+
+void
+gc_table_retire(gc_entry_t *e)
+{
+    if (e != NULL)
+        gc_entry_retire(e);
+}
+
+void
+gc_table_undo(gc_table_t *t, gc_entry_t *e, gc_entry_t *old)
+{
+    if (old == NULL) {
+        /* e was new: removing it from ck_hs never allocates. */
+        ck_hs_remove(&t->hs, e->key.hash, &e->key);
+    } else {
+        void *prev = NULL;
+
+        /* Same key: ck_hs_set finds e's slot and replaces it in place,
+         * which never allocates, so this cannot fail. */
+        GC_TSAN_RELEASE(&old->key);
+        (void)ck_hs_set(&t->hs, old->key.hash, &old->key, &prev);
+    }
+    gc_table_unindex(t, e);
+    if (old != NULL) {
+        /* The slot e freed in the dense array, and the heap room old had
+         * before, are still allocated: no allocation here either. */
+        old->slot = (uint32_t)t->n;
+        t->all[t->n++] = old;
+        old->heap_idx = 0;
+        if (old->deadline != 0) {
+            gc_heap_set(t, t->hn++, old);
+            gc_heap_up(t, t->hn - 1);
+        }
+        gc_table_account(t, old, 1);
+    }
+    /* e was published: a reader may hold it, so it goes through the epoch
+     * like any removed entry. */
+    gc_entry_retire(e);
+}
+
+int
+gc_table_insert(gc_table_t *t, gc_entry_t *e, uint64_t now)
+{
+    gc_entry_t *old;
+    int rc = gc_table_insert_keep(t, e, now, &old);
+
+    if (rc == 0)
+        gc_table_retire(old);
+    return rc;
 }
 
 void

@@ -121,6 +121,17 @@ gc_entry_t *gc_table_find(gc_table_t *t, const gc_key_t *key);
  */
 int gc_table_insert(gc_table_t *t, gc_entry_t *e, uint64_t now);
 
+/*
+ * Writer: gc_table_insert in two steps, for all-or-nothing batches.  The
+ * replaced entry (if any) is unindexed but not retired: it comes back in
+ * *old.  Then either gc_table_retire(old) commits, or gc_table_undo(t, e,
+ * old) puts old back exactly where readers find it and retires e; undo
+ * never allocates and cannot fail (call it in reverse insertion order).
+ */
+int gc_table_insert_keep(gc_table_t *t, gc_entry_t *e, uint64_t now, gc_entry_t **old);
+void gc_table_retire(gc_entry_t *e);
+void gc_table_undo(gc_table_t *t, gc_entry_t *e, gc_entry_t *old);
+
 /* Writer: make room for n more entries at once (for batches): 0 or -ENOMEM. */
 int gc_table_reserve(gc_table_t *t, size_t n);
 

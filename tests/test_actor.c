@@ -1342,6 +1342,10 @@ START_TEST(test_names_register_whereis)
     ck_assert_int_eq(actor_name(a, name, 8), 0);           /* exact fit */
     ck_assert_str_eq(name, "names-a");
     ck_assert_int_eq(actor_name(a, name, 7), -ERANGE);     /* no room for NUL */
+    /* Issue 12, item 8: a zero-size buffer is too small, as the header
+     * says (-ERANGE), not bad input. */
+    ck_assert_int_eq(actor_name(a, name, 0), -ERANGE);
+    ck_assert_int_eq(actor_name(a, NULL, 0), -ERANGE);
     ck_assert_int_eq(actor_whereis("names-b", &found), -ENOENT);
 
     /* A name of exactly ACTOR_NAME_MAX bytes is fine. */

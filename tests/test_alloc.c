@@ -11,6 +11,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,6 +245,327 @@ START_TEST(test_fail_each_allocation)
 }
 END_TEST
 
+
+/* ------------------------------------------------------------------ */
+/* "An error means nothing changed" (issue 12, item 3)                 */
+
+#define T0 1000000u
+#define NTTL 64       /* TTL'd keys: the expiry heap's first capacity */
+
+/* The observable state: every record (key, value, TTL) and the count. */
+typedef struct snap {
+    cache_record_t *recs;
+    size_t n;
+    uint64_t entries;
+} snap_t;
+
+static snap_t
+snap_take(cache_t *c)
+{
+    snap_t sn;
+    cache_stats_t st;
+
+    ck_assert_int_eq(cache_all(c, NULL, NULL, &sn.recs, &sn.n, 5000), 0);
+    ck_assert_int_eq(cache_stats(c, &st), 0);
+    sn.entries = st.entries;
+    return sn;
+}
+
+static void
+snap_same(const snap_t *a, const snap_t *b, const char *what, long n)
+{
+    size_t i;
+
+    ck_assert_msg(a->n == b->n && a->entries == b->entries,
+                  "%s failed at allocation %ld but changed the count: %zu -> %zu", what, n,
+                  a->n, b->n);
+    for (i = 0; i < a->n; i++) {
+        const cache_record_t *x = &a->recs[i], *y = &b->recs[i];
+
+        ck_assert_msg(x->key_len == y->key_len && memcmp(x->key, y->key, x->key_len) == 0 &&
+                          x->value_len == y->value_len &&
+                          memcmp(x->value, y->value, x->value_len) == 0 &&
+                          x->ttl_ms == y->ttl_ms,
+                      "%s failed at allocation %ld but changed record %.*s", what, n,
+                      (int)x->key_len, (const char *)x->key);
+    }
+}
+
+static int64_t
+ttl_or(cache_t *c, const char *key)
+{
+    int64_t t = 0;
+
+    return cache_ttl(c, NULL, key, strlen(key), &t) == 0 ? t : -1;
+}
+
+typedef int (*mut_fn)(cache_t *c);
+
+static int
+mut_put_new(cache_t *c)
+{
+    return cache_put(c, NULL, "new", 3, "nv", 2, 500);   /* evicts: at max_entries */
+}
+
+static int
+mut_put_replace(cache_t *c)
+{
+    return cache_put(c, NULL, "k", 1, "kv2", 3, 500);
+}
+
+static int
+mut_batch(cache_t *c)
+{
+    cache_op_t puts[3] = {
+        { .kind = CACHE_OP_PUT, .key = "b0", .key_len = 2, .value = "x", .value_len = 1,
+          .ttl_ms = 700 },
+        { .kind = CACHE_OP_PUT, .key = "k", .key_len = 1, .value = "y", .value_len = 1,
+          .ttl_ms = 700 },
+        { .kind = CACHE_OP_PUT, .key = "b1", .key_len = 2, .value = "z", .value_len = 1,
+          .ttl_ms = CACHE_TTL_NONE },
+    };
+    cache_op_t b = { .kind = CACHE_OP_PUT_BATCH, .batch = puts, .batch_len = 3 };
+
+    return cache_call(c, &b, 5000);
+}
+
+static int
+mut_expire(cache_t *c)
+{
+    return cache_expire(c, NULL, "k", 1, 1000);   /* k has no TTL: the heap grows */
+}
+
+static int
+mut_persist(cache_t *c)
+{
+    return cache_persist(c, NULL, "t0", 2);
+}
+
+static int
+mut_touch(cache_t *c)
+{
+    return cache_touch(c, NULL, "t1", 2);
+}
+
+static int
+mut_delete(cache_t *c)
+{
+    return cache_delete(c, NULL, "t2", 2);
+}
+
+static int
+txn_put_fn(cache_txn_t *txn, const void *arg, size_t arg_len)
+{
+    (void)arg;
+    (void)arg_len;
+    return cache_txn_put(txn, NULL, "k", 1, "txn", 3, 900);
+}
+
+static int
+mut_txn(cache_t *c)
+{
+    cache_op_t op = { .kind = CACHE_OP_USER, .fn = txn_put_fn };
+
+    return cache_call(c, &op, 5000);
+}
+
+static int
+mut_cast_put(cache_t *c)
+{
+    cache_op_t op = { .kind = CACHE_OP_PUT, .key = "k", .key_len = 1, .value = "cast",
+                      .value_len = 4, .ttl_ms = 800 };
+    int rc = cache_cast(c, &op);
+
+    /* A cast that failed on the worker is reported by cache_sync. */
+    if (rc == 0)
+        rc = cache_sync(c, 5000);
+    return rc == -EIO ? -ENOMEM : rc;
+}
+
+/* A cache holding NTTL keys with a TTL (the heap full to its capacity),
+ * k without one, at max_entries. */
+static cache_t *
+atomic_setup(actor_clock_t *clk)
+{
+    cache_opts_t o = { .clock = clk, .max_entries = NTTL + 1 };
+    cache_t *c = NULL;
+    char key[16];
+    int i;
+
+    ck_assert_int_eq(cache_start(&o, &c), 0);
+    for (i = 0; i < NTTL - 1; i++) {
+        snprintf(key, sizeof(key), "t%d", i);
+        ck_assert_int_eq(cache_put(c, NULL, key, strlen(key), "tv", 2, 60000 + i), 0);
+    }
+    ck_assert_int_eq(cache_put(c, NULL, "k", 1, "kv", 2, CACHE_TTL_NONE), 0);
+    ck_assert_int_eq(cache_put(c, NULL, "last", 4, "lv", 2, 90000), 0);
+    return c;
+}
+
+static void
+check_atomic(mut_fn fn, const char *what)
+{
+    long n, injected = 0;
+
+    for (n = 1; n < 400; n++) {
+        actor_clock_t *clk;
+        cache_t *c;
+        snap_t before, after;
+        int64_t kttl;
+        int rc;
+
+        ck_assert_int_eq(actor_clock_manual_new(T0, &clk), 0);
+        c = atomic_setup(clk);
+        before = snap_take(c);
+        kttl = ttl_or(c, "k");
+        atomic_store(&failed, 0);
+        atomic_store(&alloc_count, 0);
+        atomic_store(&fail_at, n);
+        rc = fn(c);
+        atomic_store(&fail_at, 0);
+        ck_assert_msg(rc == 0 || rc == -ENOMEM, "%s -> %d", what, rc);
+        if (rc != 0) {
+            injected++;
+            after = snap_take(c);
+            snap_same(&before, &after, what, n);
+            cache_records_free(after.recs);
+            /* A later touch must not bring back a half-set TTL. */
+            ck_assert_int_eq(cache_touch(c, NULL, "k", 1), 0);
+            ck_assert_msg(ttl_or(c, "k") == kttl, "%s failed at allocation %ld: touch gave "
+                          "k the TTL %lld (it had %lld)", what, n, (long long)ttl_or(c, "k"),
+                          (long long)kttl);
+        }
+        cache_records_free(before.recs);
+        ck_assert_int_eq(cache_stop(c, 5000), 0);
+        cache_release(c);
+        ck_assert_int_eq(actor_clock_free(clk), 0);
+        if (!atomic_load(&failed))
+            break;   /* the operation no longer reaches allocation n */
+    }
+    /* An operation that allocates nothing at all (persist) is atomic by
+     * construction: then no failure could be injected. */
+    ck_assert_msg(injected > 0 || n == 1, "%s: no failure injected", what);
+}
+
+START_TEST(test_error_changes_nothing)
+{
+    check_atomic(mut_put_new, "put (evicting)");
+    check_atomic(mut_put_replace, "put (replacing)");
+    check_atomic(mut_batch, "batch");
+    check_atomic(mut_expire, "expire");
+    check_atomic(mut_persist, "persist");
+    check_atomic(mut_touch, "touch");
+    check_atomic(mut_delete, "delete");
+    check_atomic(mut_txn, "user txn put");
+    check_atomic(mut_cast_put, "cast put");
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Ownership on the retry path (issue 12, item 4)                       */
+
+typedef struct retry_arg {
+    cache_t *c;
+    atomic_int phase;
+    int rc;
+} retry_arg_t;
+
+static int
+reply_fn(cache_txn_t *txn, const void *arg, size_t arg_len)
+{
+    (void)arg;
+    (void)arg_len;
+    return cache_txn_reply(txn, "a reply kept in the call record", 31);
+}
+
+static void *
+retry_main(void *p)
+{
+    retry_arg_t *ra = p;
+    cache_op_t get = { .kind = CACHE_OP_GET, .key = "x", .key_len = 1 };
+    char buf[64];
+    size_t len;
+
+    get.buf = buf;
+    get.cap = sizeof(buf);
+    get.out_len = &len;
+    /* A first call whose reply is copied out (not handed over, as a GET's
+     * is) leaves a reply buffer in this thread's call record. */
+    {
+        cache_op_t u = { .kind = CACHE_OP_USER, .fn = reply_fn, .buf = buf, .cap = sizeof(buf),
+                         .out_len = &len };
+
+        ck_assert_int_eq(cache_call(ra->c, &u, 5000), 0);
+    }
+    atomic_store(&ra->phase, 1);
+    while (atomic_load(&ra->phase) != 2) {
+        struct timespec ts = { 0, 1000000 };
+        nanosleep(&ts, NULL);
+    }
+    /* This one is queued behind the gate, dropped with the worker, and
+     * sent again to the next incarnation. */
+    ra->rc = cache_call(ra->c, &get, 30000);
+    return NULL;
+}
+
+static atomic_int gate_open;
+
+static int
+hold_fn(cache_txn_t *txn, const void *arg, size_t arg_len)
+{
+    struct timespec ts = { 0, 1000000 };
+
+    (void)txn;
+    (void)arg;
+    (void)arg_len;
+    while (!atomic_load(&gate_open))
+        nanosleep(&ts, NULL);
+    return 0;
+}
+
+START_TEST(test_retry_frees_reply)
+{
+    cache_t *c = NULL;
+    actor_t *w = NULL, *w2 = NULL;
+    cache_op_t hold = { .kind = CACHE_OP_USER, .fn = hold_fn };
+    retry_arg_t ra = { 0 };
+    pthread_t th;
+    struct timespec ts = { 0, 50 * 1000000 };
+    long base;
+    int round;
+
+    atomic_store(&fail_at, 0);
+    normalize();
+    base = settle(atomic_load(&alloc_live));
+    for (round = 0; round < 3; round++) {
+        ck_assert_int_eq(cache_new(&(cache_opts_t){ .keep_data = 1 }, &c), 0);
+        ck_assert_int_eq(cache_child_start(c, &w), 0);
+        ck_assert_int_eq(cache_put(c, NULL, "x", 1, "value", 5, CACHE_TTL_NONE), 0);
+        atomic_store(&gate_open, 0);
+        ra.c = c;
+        atomic_store(&ra.phase, 0);
+        ck_assert_int_eq(pthread_create(&th, NULL, retry_main, &ra), 0);
+        while (atomic_load(&ra.phase) == 0)
+            nanosleep(&ts, NULL);
+        ck_assert_int_eq(cache_cast(c, &hold), 0);
+        atomic_store(&ra.phase, 2);
+        nanosleep(&ts, NULL);   /* the second GET is queued by now */
+        ck_assert_int_eq(actor_exit(w, ACTOR_KILLED), 0);
+        atomic_store(&gate_open, 1);
+        ck_assert_int_eq(actor_wait(w, 5000, NULL), 0);
+        actor_release(w);
+        ck_assert_int_eq(cache_child_start(c, &w2), 0);
+        ck_assert_int_eq(pthread_join(th, NULL), 0);
+        ck_assert_int_eq(ra.rc, 0);
+        ck_assert_int_eq(cache_stop(c, 5000), 0);
+        ck_assert_int_eq(actor_wait(w2, 5000, NULL), 0);
+        actor_release(w2);
+        cache_release(c);
+    }
+    ck_assert_msg(settle(base) == base, "%ld allocations leaked", atomic_load(&alloc_live) - base);
+}
+END_TEST
+
 START_TEST(test_replace_allocator_bad_input)
 {
     ck_assert_int_eq(gencache_replace_allocator(NULL, realloc, calloc, free), -EINVAL);
@@ -262,6 +584,8 @@ alloc_suite(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_replace_allocator_bad_input);
     tcase_add_test(tc, test_fail_each_allocation);
+    tcase_add_test(tc, test_error_changes_nothing);
+    tcase_add_test(tc, test_retry_frees_reply);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -2569,6 +2569,69 @@ START_TEST(test_failure_supervised)
 }
 END_TEST
 
+
+/* Issue 12, item 2, on the Redis backend: a cast queued behind a running
+ * operation and dropped with the worker's mailbox is reported by the
+ * sender's next cache_sync (-ECONNRESET), once. */
+static atomic_int hold_open;
+
+static int
+hold_fn(cache_txn_t *txn, const void *arg, size_t arg_len)
+{
+    (void)txn;
+    (void)arg;
+    (void)arg_len;
+    while (!atomic_load(&hold_open))
+        sleep_ms(1);
+    return 0;
+}
+
+START_TEST(test_sync_reports_casts_lost_with_worker)
+{
+    rh_server_t *s = srv_start(NULL);
+    cache_redis_opts_t r = ropts(s);
+    cache_t *c = NULL;
+    sup_flags_t flags = { SUP_ONE_FOR_ONE, 1000, 10000 };
+    sup_opts_t so = { .log = sup_log };
+    sup_child_spec_t spec;
+    actor_t *sup = NULL, *w;
+    cache_op_t hold = { .kind = CACHE_OP_USER, .fn = hold_fn };
+    cache_op_t put = { .kind = CACHE_OP_PUT, .key = "lost", .key_len = 4, .value = "v",
+                       .value_len = 1, .ttl_ms = CACHE_TTL_NONE };
+    char buf[8];
+    size_t len = 0;
+    cache_op_t get = { .kind = CACHE_OP_GET, .key = "lost", .key_len = 4, .buf = buf,
+                       .cap = sizeof(buf), .out_len = &len };
+    int rc, i;
+
+    ck_assert_int_eq(cache_new(&(cache_opts_t){ .redis = &r }, &c), 0);
+    spec = (sup_child_spec_t){ .id = "redis-cache", .start = cache_child_start, .arg = c };
+    ck_assert_int_eq(sup_start(&flags, &spec, 1, &so, &sup, NULL), 0);
+    ck_assert_msg(wait_connected(c, 1, UP_WAIT_MS) >= 0, "not connected");
+    w = cache_worker(c);
+    ck_assert_ptr_nonnull(w);
+    atomic_store(&hold_open, 0);
+    ck_assert_int_eq(cache_cast(c, &hold), 0);
+    sleep_ms(20);
+    ck_assert_int_eq(cache_cast(c, &put), 0);
+    ck_assert_int_eq(actor_exit(w, ACTOR_KILLED), 0);
+    atomic_store(&hold_open, 1);
+    ck_assert_int_eq(actor_wait(w, CALL_MS, NULL), 0);
+    actor_release(w);
+    /* The next incarnation connects; until then sync says -ENOTCONN. */
+    for (i = 0; i < 500 && (rc = cache_sync(c, CALL_MS)) == -ENOTCONN; i++)
+        sleep_ms(10);
+    ck_assert_int_eq(rc, -ECONNRESET);
+    ck_assert_int_eq(cache_sync(c, CALL_MS), 0);
+    ck_assert_int_eq(cache_call(c, &get, CALL_MS), -ENOENT);
+
+    ck_assert_int_eq(actor_stop(sup, ACTOR_SHUTDOWN, 10000), 0);
+    actor_release(sup);
+    ck_assert_int_eq(cache_stop(c, CALL_MS), 0);
+    cache_release(c);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* options                                                              */
 
@@ -3334,6 +3397,7 @@ redis_suite(void)
     ADD(tc, test_failure_start_while_down);
     ADD(tc, test_failure_down_limit_exit);
     ADD(tc, test_failure_supervised);
+    ADD(tc, test_sync_reports_casts_lost_with_worker);
 
     tc = tc_new(s, "options");
     ADD(tc, test_opts_invalid);

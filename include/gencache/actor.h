@@ -280,7 +280,8 @@ GC_EXPORT int actor_unregister(const char *name);
 GC_EXPORT int actor_whereis(const char *name, actor_t **out);
 
 /* The name of a, copied into buf (cap bytes, NUL-terminated).  Returns 0,
- * -ENOENT (no name), -ERANGE (buf too small), -EINVAL. */
+ * -ENOENT (no name), -ERANGE (buf too small, cap 0 included: buf may then
+ * be NULL), -EINVAL (a NULL or invalid, or buf NULL with cap > 0). */
 GC_EXPORT int actor_name(const actor_t *a, char *buf, size_t cap);
 
 /* The process whose callback is running on this thread (borrowed, no new
@@ -305,15 +306,23 @@ GC_EXPORT const char *actor_strerror(int err);
 /* Create a manual clock at start_ms.  Returns 0 and *out, -EINVAL, -ENOMEM. */
 GC_EXPORT int actor_clock_manual_new(uint64_t start_ms, actor_clock_t **out);
 
-/* Move a manual clock forward by ms and wake its processes.  Returns 0 or
- * -EINVAL (NULL clock, or not a manual clock). */
+/* Move a manual clock forward by ms and wake its processes.  Returns 0,
+ * -EINVAL (NULL clock, or not a manual clock), or -EOVERFLOW (the time
+ * would pass UINT64_MAX: the clock does not move, so it never goes back). */
 GC_EXPORT int actor_clock_advance(actor_clock_t *c, uint64_t ms);
 
 /* Current time of c in ms (NULL: CLOCK_MONOTONIC). */
 GC_EXPORT uint64_t actor_clock_now(const actor_clock_t *c);
 
-/* Free a manual clock.  Returns 0, or -EBUSY while a live process uses it
- * (nothing is freed), -EINVAL for NULL. */
+/*
+ * Free a manual clock.  A clock is borrowed by whatever is given it: a
+ * process started with it uses it until it has exited, and a cache created
+ * with it (cache_opts_t.clock) until the cache's memory is freed (after
+ * cache_stop and the last cache_release), since any thread may read the
+ * clock to check a TTL while the cache exists.  Returns 0, or -EBUSY while
+ * a process or a cache still uses it (nothing is freed: free it after
+ * them), -EINVAL for NULL or a clock that is not manual.
+ */
 GC_EXPORT int actor_clock_free(actor_clock_t *c);
 
 #ifdef __cplusplus
