@@ -227,7 +227,11 @@ GC_EXPORT int actor_cancel_timer(actor_t *a, uint64_t ref);
 /*
  * Ask a process to exit with `reason` at its next message boundary: a running
  * callback is never interrupted.  The first request wins, except that
- * ACTOR_KILLED overrides an earlier one.  Returns 0 once
+ * ACTOR_KILLED overrides an earlier one.  Unlike OTP's exit(Pid, normal),
+ * which a process that does not trap exits ignores, every reason stops the
+ * process, ACTOR_NORMAL included (there are no links to propagate it: this
+ * is a request to stop, and the reason is what monitors and supervisors
+ * see; ACTOR_NORMAL and ACTOR_SHUTDOWN stop a transient child for good).  Returns 0 once
  * the request is recorded (not once the process has exited: see
  * actor_wait), -ESRCH if it had already exited, -EINVAL for NULL.
  * From a callback on its own process, the exit follows the callback's return.

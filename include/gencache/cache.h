@@ -22,11 +22,16 @@
  * figures), cache_worker (NULL), cache_retain and cache_release.  A named
  * cache stays registered, and alive, until cache_stop releases its name.
  *
- * Errors are 0 or a negative errno, described by cache_strerror.  Common
- * ones: -EINVAL (bad input: nothing changed), -ENOENT (no such key, or it
- * has expired), -ESRCH (the cache is stopped, or its worker is down and did
- * not come back within the timeout), -ETIMEDOUT, -ENOMEM, -ENOBUFS (a value
- * did not fit the caller's buffer: the required length is reported).
+ * Errors are 0 or a negative errno, described by cache_strerror.  An error
+ * means nothing changed (the worker allocates before it commits), except
+ * -ETIMEDOUT, which means "no answer in time": the request may still be
+ * applied.  Common ones: -EINVAL (bad input), -ENOENT (no such key, or it
+ * has expired), -ESRCH (never handled: the cache is stopped, or its worker
+ * is down and no worker can come back (not supervised, or its supervisor
+ * has exited: returned at once), or none came back within the timeout),
+ * -ETIMEDOUT, -ENOMEM, -ENOBUFS (a value did not fit the caller's buffer:
+ * the required length is reported), -E2BIG (a record, key plus value,
+ * larger than the cache's max_bytes on its own: refused, never stored).
  * A Redis cache adds: -ENOTCONN (not connected to Redis: nothing was sent),
  * -ECONNRESET (the connection broke or timed out with the command in
  * flight: it may or may not have been applied), -EIO (Redis answered with
@@ -64,7 +69,6 @@ typedef struct cache_txn cache_txn_t;
  * expiry past INT64_MAX ms from now); about 146 million years. */
 #define CACHE_REDIS_TTL_MAX ((int64_t)1 << 62)
 
-/* A record larger than max_bytes on its own is refused with -E2BIG. */
 
 /* Timeout used by the convenience wrappers for their calls (ms). */
 #define CACHE_DEFAULT_TIMEOUT 5000
@@ -129,17 +133,41 @@ typedef struct cache_opts {
                                   default); 1: they are casts */
     size_t max_entries;        /* 0: unlimited; else evict (CLOCK) */
     size_t max_bytes;          /* 0: unlimited; key + value bytes (the
-                                  namespace is not counted) */
+                                  namespace is not counted); a record
+                                  larger than this alone is -E2BIG */
     int keep_data;             /* 1: the table survives an abnormal exit of
                                   the worker, for its next incarnation */
-    actor_clock_t *clock;      /* TTL clock (NULL: CLOCK_MONOTONIC) */
-    size_t mailbox_limit;      /* 0: unbounded (see actor_opts_t) */
+    actor_clock_t *clock;      /* TTL clock (NULL: CLOCK_MONOTONIC).
+                                  Borrowed: the cache holds it until the
+                                  cache's memory is freed (after cache_stop
+                                  and the last cache_release), and
+                                  actor_clock_free refuses (-EBUSY) before */
+    size_t mailbox_limit;      /* 0: unbounded (see actor_opts_t).  Counts
+                                  the messages queued and not yet taken by
+                                  the worker: the worker takes its whole
+                                  mailbox at once, so the message being
+                                  handled, and those taken with it, do not
+                                  count */
     const cache_redis_opts_t *redis; /* NULL: a local cache.  Else a Redis
-                                  cache (copied at start); clock must then be
+                                  cache (copied at start, strings included:
+                                  the caller's may go once cache_start or
+                                  cache_new returns); clock must then be
                                   NULL, keep_data is ignored, and max_entries
                                   / max_bytes bound the near-cache */
 } cache_opts_t;
+/* Ownership of cache_opts_t: name, default_ns and redis (with its strings)
+ * are copied by cache_start / cache_new; clock is borrowed (see above). */
 
+/*
+ * What the counters count.  hits / misses: cache_get, cache_fetch's own
+ * lookups, and CACHE_OP_GET calls (a key present but past its TTL, not yet
+ * removed, is a miss); cache_ttl, cache_all, cache_txn_get and TTL calls
+ * count neither.  puts: every put applied (each record of a batch, cache_txn_put,
+ * cast or call).  deletes: deletes that removed a live key.  expirations:
+ * entries removed because their TTL passed (by the worker's expiry, or by a
+ * delete that found the key already expired).  evictions: entries removed
+ * to respect max_entries / max_bytes.
+ */
 typedef struct cache_stats {
     uint64_t hits, misses, puts, deletes, expirations, evictions;
     uint64_t entries;          /* live entries in the table */
@@ -168,7 +196,13 @@ typedef struct cache_record {
  * A user operation, run on the worker thread with exclusive write access to
  * the table (GenServer's handle_call on the table): use the cache_txn_*
  * functions on txn.  `arg` is a copy of the bytes given with the operation,
- * valid during the call.  Its return value is cache_call's result.
+ * valid during the call, aligned to alignof(max_align_t) (so it may be cast
+ * to a pointer to a struct); NULL when arg_len is 0.  Its return value
+ * (0 or any negative errno, -ESRCH included) is cache_call's result, given
+ * back exactly once: the operation never runs twice for one call.
+ * A user operation may also be cast (cache_cast): it then runs the same
+ * way, its reply (cache_txn_reply) is discarded, and a negative result
+ * other than -ENOENT is reported to the sender's next cache_sync (-EIO).
  */
 typedef int (*cache_user_fn)(cache_txn_t *txn, const void *arg, size_t arg_len);
 
@@ -183,11 +217,17 @@ typedef int (*cache_compute_fn)(const void *key, size_t key_len, void *arg,
 
 typedef enum cache_op_kind {
     CACHE_OP_PUT = 1,   /* ns, key, value, ttl_ms */
-    CACHE_OP_PUT_BATCH, /* batch[0..batch_len): each a CACHE_OP_PUT */
+    CACHE_OP_PUT_BATCH, /* batch[0..batch_len): each a CACHE_OP_PUT; applied
+                           all or nothing by the worker (no other write in
+                           between, and an error stores none), but a direct
+                           reader (cache_get) may see some records of a
+                           batch before the others while it is applied */
     CACHE_OP_GET,       /* ns, key -> buf/cap/out_len (+ out_ttl_ms) */
     CACHE_OP_DELETE,    /* ns, key */
     CACHE_OP_EXPIRE,    /* ns, key, ttl_ms: set a new TTL from now */
-    CACHE_OP_TOUCH,     /* ns, key: restart its TTL with the same length */
+    CACHE_OP_TOUCH,     /* ns, key: restart its TTL with the same length:
+                           the length last set, by a put or by EXPIRE (after
+                           EXPIRE(5000), TOUCH restarts 5000 ms) */
     CACHE_OP_PERSIST,   /* ns, key: drop its TTL */
     CACHE_OP_TTL,       /* ns, key -> out_ttl_ms */
     CACHE_OP_USER,      /* fn(txn, arg, arg_len) -> buf/cap/out_len */
@@ -278,29 +318,40 @@ GC_EXPORT actor_t *cache_worker(cache_t *c);
 /*
  * Send op to the worker and wait for its result, up to timeout_ms
  * (ACTOR_INFINITY: no limit).  If the worker is down (restarting), the call
- * waits within its timeout for the next incarnation.  Results: 0 or the
- * operation's result (GET: -ENOENT when missing, -ENOBUFS when the value is
- * longer than cap: *out_len has its length and buf the first cap bytes);
- * -EINVAL for bad input (nothing changed), -ESRCH, -ETIMEDOUT (the operation
- * may still be applied later: a timed-out write is not undone).
+ * waits within its timeout for the next incarnation; a request the dead
+ * worker never handled is sent again (known from the call's own state, so
+ * nothing is applied twice).  Results: 0 or the operation's result (GET:
+ * -ENOENT when missing, -ENOBUFS when the value is longer than cap:
+ * *out_len has its length and buf the first cap bytes; DELETE, TOUCH,
+ * PERSIST, EXPIRE: -ENOENT when the key is missing; PUT and PUT_BATCH:
+ * -E2BIG, -ENOMEM); -EINVAL for bad input (nothing changed), -ESRCH (never
+ * handled, see the file comment), -ETIMEDOUT (the operation may still be
+ * applied later: a timed-out write is not undone).
  */
 GC_EXPORT int cache_call(cache_t *c, const cache_op_t *op, int timeout_ms);
 
 /*
  * Send op to the worker and return at once.  GET, TTL and SYNC have no
- * meaning as casts (-EINVAL).  Returns 0 once the message is queued, or
- * -EINVAL, -ESRCH (stopped, or no worker running: not queued), -EAGAIN
- * (mailbox limit), -ENOMEM; for a Redis cache, -ENOTCONN (not connected:
- * not queued; a cast queued just before the link broke is dropped and
- * counted in stats.remote_errors).  The caller's later cache_call operations are
- * ordered after it; direct reads (cache_get) are not: use cache_sync first.
+ * meaning as casts (-EINVAL); a USER operation may be cast (its reply is
+ * discarded).  Returns 0 once the message is queued, or -EINVAL, -ESRCH
+ * (stopped, or no worker running: not queued), -EAGAIN (mailbox limit),
+ * -ENOMEM; for a Redis cache, -ENOTCONN (not connected: not queued).  A
+ * queued cast that is later lost (its worker exits first, or a Redis link
+ * breaks with it in flight) or fails when applied (-ENOMEM, -E2BIG, a Redis
+ * error reply, a cast USER operation's error) is reported by this thread's
+ * next cache_sync.  The caller's later cache_call operations are ordered
+ * after it; direct reads (cache_get) are not: use cache_sync first.
  */
 GC_EXPORT int cache_cast(cache_t *c, const cache_op_t *op);
 
 /*
  * Convenience wrappers.  cache_put and cache_delete are calls (with
- * CACHE_DEFAULT_TIMEOUT) or casts, by the cache's async_writes option.
- * ttl_ms: > 0, CACHE_TTL_DEFAULT or CACHE_TTL_NONE.
+ * CACHE_DEFAULT_TIMEOUT) or casts, by the cache's async_writes option, with
+ * the results of cache_call / cache_cast.  ttl_ms: > 0, CACHE_TTL_DEFAULT
+ * or CACHE_TTL_NONE.  cache_put: also -E2BIG (record over max_bytes).
+ * cache_delete of a missing (or expired) key returns -ENOENT, where Pow's
+ * delete answers :ok: a C caller can ignore it, and one that needs to know
+ * whether the key was there (a one-time token) learns it without a race.
  */
 GC_EXPORT int cache_put(cache_t *c, const char *ns, const void *key, size_t key_len,
                         const void *value, size_t value_len, int64_t ttl_ms);
@@ -336,21 +387,31 @@ GC_EXPORT int cache_persist(cache_t *c, const char *ns, const void *key, size_t 
 GC_EXPORT int cache_expire(cache_t *c, const char *ns, const void *key, size_t key_len,
                            int64_t ttl_ms);
 
-/* Wait until every cast this thread sent before is applied.  0 or
- * cache_call's errors.  Redis cache: also -ECONNRESET when casts were lost
- * with a connection since the previous cache_sync on this cache, or -EIO
- * when Redis refused some (each reported once; stats.remote_errors counts
- * them). */
+/*
+ * Wait until every cast this thread sent before is applied, and say whether
+ * they were.  Returns 0 when every cast this thread sent since its previous
+ * cache_sync on this cache was applied; -ECONNRESET when some were lost,
+ * never applied (the worker exited with them queued, or a Redis link broke
+ * with them in flight); else -EIO when some failed when applied (-ENOMEM,
+ * -E2BIG, a Redis error reply, a cast USER operation's error; -ENOENT from a
+ * delete or touch of a missing key is not a failure).  Each loss is
+ * reported once, to the thread that sent the cast (a loss that could not be
+ * recorded for want of memory is reported to the next cache_sync of any
+ * thread).  Also cache_call's errors (-ESRCH, -ETIMEDOUT: then nothing is
+ * reported yet), and -ENOTCONN for a Redis cache not connected now.
+ */
 GC_EXPORT int cache_sync(cache_t *c, int timeout_ms);
 
 /*
  * The live records of namespace ns whose key matches the glob pattern
  * (`*` any run, `?` one byte, `[abc]`/`[a-z]`/`[!x]` classes, `\` escapes;
- * NULL or "*" matches all), in key order (bytewise, shorter first).  A call
- * to the worker, so ordered after this thread's casts.  On success returns 0
- * and stores in *out an array of *n records that the caller frees with one
+ * NULL or "*" matches all), sorted by key as memcmp sorts, a key that is a
+ * prefix of another first (a, a1, a10, a2, ab, b).  A call to the worker,
+ * so ordered after this thread's casts.  On success returns 0 and stores in
+ * *out an array of *n records that the caller frees with one
  * cache_records_free(*out) (the key and value pointers live in that block).
- * Errors: -EINVAL, -ESRCH, -ETIMEDOUT, -ENOMEM.
+ * Errors: -EINVAL, -ESRCH, -ETIMEDOUT, -ENOMEM, -EMSGSIZE (the matching
+ * records add up to more than ACTOR_MSG_MAX bytes: narrow the pattern).
  * Redis cache: a SCAN of the namespace's keys in Redis, so not a snapshot:
  * a key written during the scan may or may not be listed.
  */

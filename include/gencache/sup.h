@@ -169,7 +169,8 @@ typedef struct sup_opts {
     actor_clock_t *clock;    /* clock for restart intensity (NULL: monotonic);
                                 a manual clock must outlive the supervisor */
     sup_log_fn log;          /* NULL: sup_log_stderr */
-    void *log_ctx;
+    void *log_ctx;           /* borrowed: passed to log, must stay valid
+                                until the supervisor has exited */
     int kill_wait_ms;        /* 0: SUP_KILL_WAIT_DEFAULT_MS; < 0 is -EINVAL */
 } sup_opts_t;
 
@@ -216,7 +217,13 @@ typedef struct sup_def {
 } sup_def_t;
 
 /* A sup_start_fn: sup_start(&def->flags, def->children, def->n, &def->opts,
- * out, NULL) with def = (const sup_def_t *)def.  -EINVAL for NULL def. */
+ * out, NULL) with def = (const sup_def_t *)def.  -EINVAL for NULL def.
+ * When one of the nested supervisor's children fails to start, the parent
+ * reports the nested supervisor's own id (the child it knows) with the
+ * grandchild's error; the grandchild's id is in the nested supervisor's
+ * SUP_REPORT_CHILD_START_FAILED report, sent to def->opts.log (stderr by
+ * default).  To name it in the parent too, call sup_start with a failed_id
+ * buffer from a start function of your own. */
 GC_EXPORT int sup_start_def(void *def, actor_t **out);
 
 /*
