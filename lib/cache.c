@@ -31,6 +31,9 @@
 #include "process.h"
 #include "table.h"
 #include "cache_int.h"
+#include "errors.h"
+#include "glob.h"
+#include "records.h"
 #include "redis.h"
 
 #include <ck_epoch.h>
@@ -144,90 +147,6 @@ gc_ttl_left(const gc_entry_t *e, uint64_t deadline, uint64_t now)
     if (deadline == 0)
         return CACHE_TTL_NONE;
     return deadline > now ? (int64_t)(deadline - now) : 0;
-}
-
-/* ------------------------------------------------------------------ */
-/* Glob matching on byte strings                                        */
-
-/* Match one class at p (after '['); *end gets the byte after ']'. */
-static int
-gc_class(const char *p, unsigned char ch, const char **end)
-{
-    int neg = 0, hit = 0;
-
-    if (*p == '!' || *p == '^') {
-        neg = 1;
-        p++;
-    }
-    do {
-        unsigned char lo, hi;
-
-        if (*p == '\0')
-            return -1; /* unterminated: treated as a literal '[' */
-        if (*p == '\\' && p[1] != '\0')
-            p++;
-        lo = hi = (unsigned char)*p++;
-        if (*p == '-' && p[1] != ']' && p[1] != '\0') {
-            p++;
-            if (*p == '\\' && p[1] != '\0')
-                p++;
-            hi = (unsigned char)*p++;
-        }
-        if (lo <= ch && ch <= hi)
-            hit = 1;
-    } while (*p != ']');
-    *end = p + 1;
-    return hit != neg;
-}
-
-int
-gc_glob(const char *pat, const unsigned char *s, size_t n)
-{
-    const char *star_p = NULL;
-    size_t star_i = 0, i = 0;
-
-    for (;;) {
-        if (*pat == '*') {
-            while (*pat == '*')
-                pat++;
-            star_p = pat;
-            star_i = i;
-            continue;
-        }
-        if (i < n && *pat != '\0') {
-            int ok;
-            const char *next = pat + 1;
-
-            if (*pat == '?') {
-                ok = 1;
-            } else if (*pat == '[') {
-                int r = gc_class(pat + 1, s[i], &next);
-
-                if (r < 0) {
-                    ok = s[i] == '[';
-                    next = pat + 1;
-                } else {
-                    ok = r;
-                }
-            } else if (*pat == '\\' && pat[1] != '\0') {
-                ok = s[i] == (unsigned char)pat[1];
-                next = pat + 2;
-            } else {
-                ok = s[i] == (unsigned char)*pat;
-            }
-            if (ok) {
-                pat = next;
-                i++;
-                continue;
-            }
-        } else if (*pat == '\0' && i == n) {
-            return 1;
-        }
-        if (star_p == NULL || star_i >= n)
-            return 0;
-        pat = star_p;
-        i = ++star_i;
-    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -600,19 +519,16 @@ static int
 gc_record_cmp(const void *a, const void *b)
 {
     const gc_entry_t *x = *(gc_entry_t *const *)a, *y = *(gc_entry_t *const *)b;
-    size_t lx = gc_entry_user_key_len(x), ly = gc_entry_user_key_len(y);
-    int r = memcmp(gc_entry_user_key(x), gc_entry_user_key(y), lx < ly ? lx : ly);
 
-    if (r != 0)
-        return r;
-    return lx < ly ? -1 : lx > ly;
+    return gc_key_cmp(gc_entry_user_key(x), gc_entry_user_key_len(x), gc_entry_user_key(y),
+                      gc_entry_user_key_len(y));
 }
 
-/* ALL reply: [u64 n] then n x ([u64 klen][u64 vlen][i64 ttl][key][value]). */
+/* ALL reply, in the record codec's format (records.h). */
 static int
 gc_reply_all(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
 {
-    uint64_t now = actor_clock_now(c->clock), n = 0, size = sizeof(uint64_t);
+    uint64_t now = actor_clock_now(c->clock), n = 0, size = gc_rec_header_size();
     const char *pat = v->r.arg_len > 0 ? (const char *)v->arg : "*";
     gc_entry_t **hits;
     unsigned char *out;
@@ -631,28 +547,19 @@ gc_reply_all(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
         if (!gc_glob(pat, gc_entry_user_key(e), gc_entry_user_key_len(e)))
             continue;
         hits[n++] = e;
-        size += 3 * sizeof(uint64_t) + gc_entry_user_key_len(e) + e->value_len;
+        size += gc_rec_size(gc_entry_user_key_len(e), e->value_len);
     }
     qsort(hits, n, sizeof(*hits), gc_record_cmp);
     if (size > ACTOR_MSG_MAX || (out = actor_reply_buf(reply, size)) == NULL) {
         gc_free(hits);
         return size > ACTOR_MSG_MAX ? -EMSGSIZE : -ENOMEM;
     }
-    memcpy(out, &n, sizeof(n));
-    out += sizeof(n);
+    out = gc_rec_begin(out, n);
     for (i = 0; i < n; i++) {
         gc_entry_t *e = hits[i];
-        uint64_t kl = gc_entry_user_key_len(e), vl = e->value_len;
-        int64_t ttl = gc_ttl_left(e, e->deadline, now);
 
-        memcpy(out, &kl, 8);
-        memcpy(out + 8, &vl, 8);
-        memcpy(out + 16, &ttl, 8);
-        out += 24;
-        memcpy(out, gc_entry_user_key(e), kl);
-        out += kl;
-        memcpy(out, gc_entry_value(e), vl);
-        out += vl;
+        out = gc_rec_put(out, gc_entry_user_key(e), gc_entry_user_key_len(e),
+                         gc_entry_value(e), e->value_len, gc_ttl_left(e, e->deadline, now));
     }
     gc_free(hits);
     return 0;
@@ -1230,7 +1137,7 @@ gc_req_size(const cache_op_t *op, size_t ns_len)
 
     return sizeof(gc_req_t) + ns_len + (gc_has_key(k) ? op->key_len : 0) +
         (k == CACHE_OP_PUT ? op->value_len : 0) +
-        (k == CACHE_OP_USER || k == GC_OP_ALL ? op->arg_len : 0);
+        (k == CACHE_OP_USER ? op->arg_len : 0);
 }
 
 /* Validate op (one level) and resolve its namespace and TTL. */
@@ -1269,25 +1176,27 @@ gc_op_check(const cache_t *c, const cache_op_t *op, const char **ns, size_t *ns_
     }
 }
 
+/* Encode op as a request of kind `kind` (op->kind for public kinds;
+ * GC_OP_ALL travels only in gc_req_t.kind, never in a cache_op_t). */
 static unsigned char *
-gc_req_write(unsigned char *p, const cache_op_t *op, const char *ns, size_t ns_len,
-             int64_t ttl)
+gc_req_write(unsigned char *p, uint32_t kind, const cache_op_t *op, const char *ns,
+             size_t ns_len, int64_t ttl)
 {
     gc_req_t r;
 
     memset(&r, 0, sizeof(r));
-    r.kind = op->kind;
+    r.kind = kind;
     r.ns_len = (uint32_t)ns_len;
     r.ttl_ms = ttl;
     r.fn = op->fn;
     r.cap = op->cap;
-    if (gc_has_key((int)op->kind))
+    if (gc_has_key((int)kind))
         r.key_len = op->key_len;
-    if (op->kind == CACHE_OP_PUT)
+    if (kind == CACHE_OP_PUT)
         r.value_len = op->value_len;
-    if ((int)op->kind == CACHE_OP_USER || (int)op->kind == GC_OP_ALL)
+    if (kind == CACHE_OP_USER || kind == GC_OP_ALL)
         r.arg_len = op->arg_len;
-    if (op->kind == CACHE_OP_PUT_BATCH)
+    if (kind == CACHE_OP_PUT_BATCH)
         r.batch_len = op->batch_len;
     memcpy(p, &r, sizeof(r));
     p += sizeof(r);
@@ -1342,10 +1251,10 @@ gc_op_encode(const cache_t *c, const cache_op_t *op, unsigned char *p)
     int64_t ttl;
 
     (void)gc_op_check(c, op, &ns, &ns_len, &ttl, 0);
-    p = gc_req_write(p, op, ns, ns_len, ttl);
+    p = gc_req_write(p, op->kind, op, ns, ns_len, ttl);
     for (i = 0; op->kind == CACHE_OP_PUT_BATCH && i < op->batch_len; i++) {
         (void)gc_op_check(c, &op->batch[i], &ns, &ns_len, &ttl, 1);
-        p = gc_req_write(p, &op->batch[i], ns, ns_len, ttl);
+        p = gc_req_write(p, op->batch[i].kind, &op->batch[i], ns, ns_len, ttl);
     }
 }
 
@@ -1743,12 +1652,9 @@ cache_all(cache_t *c, const char *ns, const char *pattern, cache_record_t **out,
 {
     cache_op_t op = { .kind = CACHE_OP_SYNC, .ns = ns };
     const char *nsp;
-    size_t ns_len, pat_len, rep_len = 0, i, size, bytes;
-    unsigned char *buf, *p, *end;
+    size_t ns_len, pat_len, rep_len = 0;
+    unsigned char *buf;
     void *take = NULL;
-    uint64_t count;
-    cache_record_t *recs;
-    unsigned char *dst;
     int rc;
 
     if (out != NULL)
@@ -1769,49 +1675,15 @@ cache_all(cache_t *c, const char *ns, const char *pattern, cache_record_t **out,
     buf = actor__call_begin(sizeof(gc_req_t) + ns_len + op.arg_len);
     if (buf == NULL)
         return -ENOMEM;
-    op.kind = (cache_op_kind_t)GC_OP_ALL;
-    (void)gc_req_write(buf, &op, nsp, ns_len, 0);
+    (void)gc_req_write(buf, GC_OP_ALL, &op, nsp, ns_len, 0);
     rc = gc_send_call(c, NULL, 0, &rep_len, timeout_ms, &take);
     if (rc != 0 || take == NULL) {
         gc_free(take);
         return rc != 0 ? rc : -ENOMEM;
     }
-    p = take;
-    end = p + rep_len;
-    memcpy(&count, p, 8);
-    p += 8;
-    bytes = rep_len - 8 - count * 24;
-    size = count * sizeof(cache_record_t) + bytes;
-    recs = gc_malloc(size ? size : 1);
-    if (recs == NULL) {
-        gc_free(take);
-        return -ENOMEM;
-    }
-    dst = (unsigned char *)(recs + count);
-    for (i = 0; i < count && p + 24 <= end; i++) {
-        uint64_t kl, vl;
-        int64_t ttl;
-
-        memcpy(&kl, p, 8);
-        memcpy(&vl, p + 8, 8);
-        memcpy(&ttl, p + 16, 8);
-        p += 24;
-        memcpy(dst, p, kl);
-        recs[i].key = dst;
-        recs[i].key_len = kl;
-        dst += kl;
-        p += kl;
-        memcpy(dst, p, vl);
-        recs[i].value = dst;
-        recs[i].value_len = vl;
-        dst += vl;
-        p += vl;
-        recs[i].ttl_ms = ttl;
-    }
+    rc = gc_rec_decode(take, rep_len, out, n);
     gc_free(take);
-    *out = recs;
-    *n = (size_t)count;
-    return 0;
+    return rc;
 }
 
 void
@@ -2068,21 +1940,5 @@ cache_txn_reply(cache_txn_t *txn, const void *data, size_t len)
 const char *
 cache_strerror(int err)
 {
-    if (err == -E2BIG)
-        return "record larger than the cache's max_bytes";
-    if (err == -EMSGSIZE)
-        return "reply larger than ACTOR_MSG_MAX (128 MiB): narrow the pattern";
-    if (err == -ESRCH)
-        return "cache stopped, or its worker is down";
-    if (err == -ENOBUFS)
-        return "value longer than the buffer (the length is reported)";
-    if (err == -ENOTCONN)
-        return "not connected to Redis (nothing was sent)";
-    if (err == -ECONNRESET)
-        return "Redis connection lost with the command in flight (it may or may not be applied)";
-    if (err == -EIO)
-        return "Redis answered with an error";
-    if (err == -ENOTSUP)
-        return "gencache was built without the Redis backend (hiredis)";
-    return actor_strerror(err);
+    return gc_strerror(GC_MOD_CACHE, err);
 }

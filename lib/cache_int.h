@@ -26,7 +26,8 @@ typedef struct gc_redis gc_redis_t;
 enum { GC_TAG_EXPIRE = 1, GC_TAG_RECLAIM = 2, GC_TAG_RECONNECT = 3, GC_TAG_REDIS_FLUSH = 4,
        GC_TAG_REDIS_PING = 5 };
 
-/* Internal request kind for cache_all (not a public cache_op_kind_t). */
+/* Internal request kind for cache_all: it appears only in gc_req_t.kind
+ * (gc_req_write's kind argument), never in a public cache_op_t. */
 #define GC_OP_ALL 100
 
 /* gc_fetch_t.status when the value was found stored, not computed: every
@@ -167,7 +168,6 @@ int gc_ttl(const cache_t *c, int64_t ttl_ms, int64_t *out);
 unsigned char *gc_compose(unsigned char *stack, size_t stack_len, const char *ns,
                           size_t ns_len, const void *key, size_t key_len, size_t *len);
 int64_t gc_ttl_left(const gc_entry_t *e, uint64_t deadline, uint64_t now);
-int gc_glob(const char *pat, const unsigned char *s, size_t n);
 void gc_stat_inc(uint64_t *p, uint64_t n);
 /* Worker: n casts of `sender` were lost (never applied: a dead mailbox, a
  * broken link) or failed (applied with an error), for its next cache_sync

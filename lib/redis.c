@@ -47,6 +47,8 @@
  */
 #define _GNU_SOURCE
 #include "redis.h"
+#include "glob.h"
+#include "records.h"
 
 #include "alloc.h"
 #include "atomic.h"
@@ -1539,11 +1541,8 @@ static int
 rd_rec_cmp(const void *a, const void *b)
 {
     const rd_rec_t *x = a, *y = b;
-    int r = memcmp(x->ukey, y->ukey, x->ulen < y->ulen ? x->ulen : y->ulen);
 
-    if (r != 0)
-        return r;
-    return x->ulen < y->ulen ? -1 : x->ulen > y->ulen;
+    return gc_key_cmp(x->ukey, x->ulen, y->ukey, y->ulen);
 }
 
 static void
@@ -1665,7 +1664,7 @@ rd_reply_all(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
     const char *upat = v->r.arg_len > 0 ? (const char *)v->arg : "*";
     rd_rec_t *recs = NULL;
     size_t n = 0, i, j, live = 0;
-    uint64_t size = sizeof(uint64_t);
+    uint64_t size = gc_rec_header_size();
     unsigned char *out;
     int rc;
 
@@ -1712,7 +1711,7 @@ rd_reply_all(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
             size_t vlen;
 
             rd_unwrap(recs[i].val, &val, &vlen);
-            size += 3 * sizeof(uint64_t) + recs[i].ulen + vlen;
+            size += gc_rec_size(recs[i].ulen, vlen);
             live++;
         }
     }
@@ -1720,33 +1719,18 @@ rd_reply_all(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
         rd_recs_free(recs, n);
         return size > ACTOR_MSG_MAX ? -EMSGSIZE : -ENOMEM;
     }
-    {
-        uint64_t cnt = live;
-
-        memcpy(out, &cnt, 8);
-        out += 8;
-    }
+    out = gc_rec_begin(out, live);
     for (i = 0; i < n; i++) {
         const unsigned char *val;
-        uint64_t kl = recs[i].ulen, vl;
         size_t vlen;
         int64_t ttl;
 
         if (recs[i].val == NULL || recs[i].val->type != REDIS_REPLY_STRING)
             continue;   /* deleted or expired during the scan */
         rd_unwrap(recs[i].val, &val, &vlen);
-        vl = vlen;
         ttl = recs[i].ttl->type == REDIS_REPLY_INTEGER && recs[i].ttl->integer >= 0
             ? (int64_t)recs[i].ttl->integer : CACHE_TTL_NONE;
-        memcpy(out, &kl, 8);
-        memcpy(out + 8, &vl, 8);
-        memcpy(out + 16, &ttl, 8);
-        out += 24;
-        memcpy(out, recs[i].ukey, kl);
-        out += kl;
-        if (vl > 0)
-            memcpy(out, val, vl);
-        out += vl;
+        out = gc_rec_put(out, recs[i].ukey, recs[i].ulen, val, vlen, ttl);
     }
     rd_recs_free(recs, n);
     return 0;

@@ -41,6 +41,7 @@
 #include <gencache/sup.h>
 
 #include "alloc.h"
+#include "errors.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -1347,20 +1348,5 @@ sup_log_stderr(void *ctx, const sup_report_t *r)
 const char *
 sup_strerror(int err)
 {
-    switch (err) {
-    case -EALREADY:
-        return "child already started";
-    case -EEXIST:
-        return "child spec already present";
-    case -EBUSY:
-        return "child is running";
-    case -EINPROGRESS:
-        return "child is being restarted";
-    case -ENOENT:
-        return "no such child";
-    case -ENOTSUP:
-        return "not supported by this supervisor's strategy";
-    default:
-        return actor_strerror(err);
-    }
+    return gc_strerror(GC_MOD_SUP, err);
 }
