@@ -20,8 +20,8 @@ now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t
-bhash(const unsigned char *k)
+uint64_t
+bmap_hash(const unsigned char *k)
 {
     uint64_t a, b, h;
 
@@ -66,7 +66,7 @@ bmap_fini(bmap_t *m)
 int
 bmap_put(bmap_t *m, const unsigned char *key, const unsigned char *val)
 {
-    uint64_t h = bhash(key);
+    uint64_t h = bmap_hash(key);
     size_t i = h & m->mask;
 
     for (;;) {
@@ -92,7 +92,7 @@ bmap_put(bmap_t *m, const unsigned char *key, const unsigned char *val)
 int
 bmap_get(bmap_t *m, const unsigned char *key, unsigned char *val)
 {
-    uint64_t h = bhash(key);
+    uint64_t h = bmap_hash(key);
     size_t i = h & m->mask;
 
     for (;;) {

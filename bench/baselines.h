@@ -32,6 +32,9 @@ typedef struct bmap {
     pthread_rwlock_t rw;
 } bmap_t;
 
+/* The map's hash of a BKEY-byte key (never 0); the peers use it too. */
+uint64_t bmap_hash(const unsigned char *key);
+
 int bmap_init(bmap_t *m, size_t expected);
 void bmap_fini(bmap_t *m);
 /* Unsynchronised. */

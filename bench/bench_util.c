@@ -89,25 +89,34 @@ bench_make_order(size_t n, unsigned seed)
 void
 bench_emit(row_t r)
 {
-    double ratio = r.base_value > 0 ? r.value / r.base_value : 0;
+    int has_ratio = r.base_value > 0;
+    double ratio = has_ratio ? r.value / r.base_value : 0;
 
     if (bench_json) {
         printf("{\"workload\":\"%s\",\"figure\":\"%s\",\"value\":%.4g,\"unit\":\"%s\"",
                r.workload, r.figure, r.value, r.unit);
-        if (r.baseline != NULL)
+        if (r.baseline != NULL && has_ratio)
             printf(",\"baseline\":\"%s\",\"baseline_value\":%.4g,\"ratio\":%.3f", r.baseline,
                    r.base_value, ratio);
+        else if (r.baseline != NULL)
+            printf(",\"baseline\":\"%s\",\"baseline_value\":null,\"ratio\":null", r.baseline);
         if (r.met >= 0)
             printf(",\"target\":\"%s\",\"met\":%s", r.target, r.met ? "true" : "false");
+        else if (r.met == BENCH_UNMEASURED)
+            printf(",\"target\":\"%s\",\"met\":null", r.target);
         printf("}\n");
     } else {
         printf("| %-30s | %-22s | %12.4g %-8s |", r.workload, r.figure, r.value, r.unit);
-        if (r.baseline != NULL)
+        if (r.baseline != NULL && has_ratio)
             printf(" %-22s %10.4g | %6.2fx |", r.baseline, r.base_value, ratio);
+        else if (r.baseline != NULL)
+            printf(" %-33s | %7s |", r.baseline, "");
         else
             printf(" %-33s | %7s |", "", "");
         if (r.met >= 0)
             printf(" %-26s %-3s |\n", r.target, r.met ? "met" : "NOT");
+        else if (r.met == BENCH_UNMEASURED)
+            printf(" %-26s %-3s |\n", r.target, "n/a");
         else
             printf(" %-30s |\n", "");
     }

@@ -17,9 +17,15 @@ typedef struct row {
     const char *baseline;
     double base_value;
     const char *target;    /* human readable, or "" */
-    int met;               /* 1 met, 0 not met, -1 no target */
+    int met;               /* 1 met, 0 not met, -1 no target, BENCH_UNMEASURED:
+                              a target that could not be checked (the
+                              baseline was not built) */
 } row_t;
 
+#define BENCH_UNMEASURED (-2)
+
+/* Print one row.  A row whose baseline_value is <= 0 has no ratio (JSON:
+ * null).  In JSON, "target" and "met" appear whenever a target is given. */
 void bench_emit(row_t r);
 /* qsort comparator for uint64_t. */
 int bench_cmp_u64(const void *a, const void *b);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the benchmark and draw its charts with gnuplot:
-#   docs/bench-throughput.png  direct-get throughput by reader threads
-#                              (gencache vs the mutex and rwlock maps)
+#   docs/bench-throughput.png  direct-get throughput by reader threads at
+#                              100k keys (gencache vs the peers, bench/peers.h)
 #   docs/bench-latency.png     call round-trip latency distribution
 #                              (gencache call vs raw ping-pong)
 # and save the JSON lines in docs/bench-latest.json.
@@ -18,15 +18,17 @@ GENCACHE_BENCH_SCALING_FILE=$tmp/scaling.dat GENCACHE_BENCH_LATENCY_FILE=$tmp/la
 gnuplot <<GP
 set terminal pngcairo size 900,520 noenhanced
 set output 'docs/bench-throughput.png'
-set title 'Direct get throughput by reader threads (10k keys, 2-core machine)'
+set title 'Direct get throughput by reader threads (100k keys)'
 set xlabel 'reader threads'
 set ylabel 'million gets / s'
 set xtics 1
 set key top left
 set grid
 plot '$tmp/scaling.dat' using 1:2 with linespoints lw 2 title 'gencache cache_get (lock-free)', \
-     '' using 1:3 with linespoints lw 2 title 'hash map + pthread mutex', \
-     '' using 1:4 with linespoints lw 2 title 'hash map + pthread rwlock'
+     '' using 1:3 with linespoints lw 2 title 'liburcu cds_lfht, qsbr', \
+     '' using 1:4 with linespoints lw 2 title 'liburcu cds_lfht, memb', \
+     '' using 1:5 with linespoints lw 2 title 'GHashTable + GRWLock', \
+     '' using 1:6 with linespoints lw 2 title 'GHashTable + GMutex'
 set output 'docs/bench-latency.png'
 set title 'Synchronous round trip latency (percentile of calls)'
 set xlabel 'percentile'
