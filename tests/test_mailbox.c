@@ -8,7 +8,7 @@
  *              duplicate, per-producer order (N: 1, 4, max(4, nproc))
  *   close      close returns what was queued, in order; later pushes get
  *              -ESRCH and the message stays the caller's; close while
- *              producers push
+ *              producers push; take_all after close
  *   limit      depth counting; bounded and unbounded pushes at the limit;
  *              push_wait: -ETIMEDOUT at its deadline, success once the
  *              consumer makes room
@@ -376,6 +376,23 @@ START_TEST(test_close_empty)
     tmsg_init(&m, 0, 0);
     ck_assert_int_eq(gc_mbox_push(&mb, &m.hdr, 1), -ESRCH);
     ck_assert_int_eq(gc_mbox_push(&mb, &m.hdr, 0), -ESRCH);
+    ck_assert_uint_eq(depth(&mb), 0);
+}
+END_TEST
+
+/* take_all after close: the mailbox stays closed and yields nothing. */
+START_TEST(test_take_all_after_close)
+{
+    gc_mbox_t mb;
+    tmsg_t m;
+
+    gc_mbox_init(&mb, 0);
+    tmsg_init(&m, 0, 0);
+    ck_assert_int_eq(gc_mbox_push(&mb, &m.hdr, 0), 0);
+    ck_assert_ptr_eq(gc_mbox_close(&mb), &m.hdr);
+    ck_assert_ptr_null(gc_mbox_take_all(&mb));
+    ck_assert_int_eq(gc_mbox_push(&mb, &m.hdr, 0), -ESRCH);   /* still closed */
+    ck_assert_ptr_null(gc_mbox_take_all(&mb));
     ck_assert_uint_eq(depth(&mb), 0);
 }
 END_TEST
@@ -759,6 +776,7 @@ mailbox_suite(void)
     if ((tc = tcase(s, "close")) != NULL) {
         tcase_add_test(tc, test_close_returns_queued);
         tcase_add_test(tc, test_close_empty);
+        tcase_add_test(tc, test_take_all_after_close);
         tcase_add_test(tc, test_close_while_pushing);
     }
     if ((tc = tcase(s, "limit")) != NULL) {
