@@ -108,9 +108,11 @@ gc_mbox_reverse(gc_mbox_t *mb, gc_msg_t *m)
 gc_msg_t *
 gc_mbox_take_all(gc_mbox_t *mb)
 {
-    gc_msg_t *m;
+    gc_msg_t *m = gc_load_ptr(&mb->head);
 
-    if (gc_load_ptr(&mb->head) == NULL)
+    /* Closed stays closed: only the consumer closes, and no push replaces
+     * the sentinel, so this read cannot be stale. */
+    if (m == NULL || m == GC_MBOX_CLOSED)
         return NULL;
     m = gc_fas_ptr(&mb->head, NULL);
     /* (2) read the messages only after taking them. */

@@ -87,7 +87,8 @@ int gc_mbox_push(gc_mbox_t *mb, gc_msg_t *m, int bounded);
  */
 int gc_mbox_push_wait(gc_mbox_t *mb, gc_msg_t *m, int64_t deadline_ns);
 
-/* Consumer only: take every queued message, oldest first (NULL if none). */
+/* Consumer only: take every queued message, oldest first (NULL if none,
+ * and always NULL once the mailbox is closed). */
 gc_msg_t *gc_mbox_take_all(gc_mbox_t *mb);
 
 /* Consumer only: close the mailbox and return what was still queued, oldest
