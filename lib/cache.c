@@ -1,12 +1,30 @@
 /*
- * Cache processes: Pow's EtsCache in C (see include/gencache/cache.h).
+ * The cache front: Pow's EtsCache in C (see include/gencache/cache.h), the
+ * part of a cache that is the same whatever backend holds its data.
+ *
+ * Modules, top-down (docs/design.md, section 1):
+ *   cache.c (this file)  handles, names, incarnations, call/cast, direct
+ *                        reads, stats, lost-cast accounting, and the host
+ *                        side of the backend seam (the table, its expiry
+ *                        and eviction);
+ *   request.c            validation, encoding and parsing of requests;
+ *   fetch.c              cache_fetch;
+ *   cache_backend.h      the seam: a backend's ops (called down from here)
+ *                        and the host interface (the only calls up);
+ *   backends/local.c     the data is the table;
+ *   backends/<remote>.c  the data is in a shared store, the table is its
+ *                        near-cache (the front never knows which);
+ *   table.c              the lock-free table (one writer, many readers);
+ *   process.c            the worker is an ordinary process: it uses the
+ *                        public request protocol of actor.h, as supervisors
+ *                        do (no back door into the process core).
  *
  * A cache is a stable, reference-counted object (struct cache) holding the
- * table (table.c) and a pointer to its current worker process.  The worker
- * is the table's only writer: every put, delete, expiry and eviction runs on
- * it, as a call (the request is built in the caller's per-thread call record,
- * process.h) or as a cast (a heap message; a cast put travels as the entry
- * itself, so it costs one allocation).  Readers use the table directly.
+ * table, its backend and a pointer to its current worker process.  The
+ * worker is the table's only writer: every put, delete, expiry and eviction
+ * runs on it, as a call (the request is built in place in the caller's call
+ * record: actor_call_buf) or as a cast (one heap message: actor_cast_buf).
+ * Readers use the table directly.
  *
  * Incarnations.  The worker can exit and be started again (by a supervisor,
  * through cache_child_start) while the cache object stays: handles, names
@@ -27,17 +45,16 @@
 #include <gencache/cache.h>
 
 #include "alloc.h"
-#include "park.h"
-#include "process.h"
-#include "table.h"
+#include "atomic.h"
 #include "cache_int.h"
 #include "errors.h"
 #include "glob.h"
+#include "park.h"
+#include "process.h"
 #include "records.h"
-#include "redis.h"
+#include "table.h"
 
 #include <ck_epoch.h>
-#include "atomic.h"
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -50,16 +67,26 @@ static unsigned int gc_stripe_next;
 static __thread uint32_t gc_tls_sender;       /* this thread's sender id; 0: unset */
 static uint32_t gc_sender_next;
 
-/* ------------------------------------------------------------------ */
-/* Validation and small helpers                                         */
+/* A cast's payload: who sent it, then the request (16 bytes keep the
+ * request, and the user operation's arg after its header, aligned). */
+typedef struct gc_cast_hdr {
+    uint32_t sender;
+    uint32_t pad[3];
+} gc_cast_hdr_t;
 
-static int
+_Static_assert(sizeof(gc_cast_hdr_t) % _Alignof(max_align_t) == 0,
+               "the request after the cast header must stay aligned");
+
+/* ------------------------------------------------------------------ */
+/* Small helpers                                                        */
+
+int
 gc_cache_valid(const cache_t *c)
 {
     return c != NULL && c->magic == GC_CACHE_MAGIC;
 }
 
-int
+static int
 gc_stopped(cache_t *c)
 {
     /* Pairs with the store under wlock in cache_stop; a stale 0 only lets
@@ -67,7 +94,7 @@ gc_stopped(cache_t *c)
     return gc_load_32(&c->stopped) != 0;
 }
 
-gc_stripe_t *
+static gc_stripe_t *
 gc_stripe(cache_t *c)
 {
     /* Round-robin stripe assignment: a relaxed counter, nothing pairs with
@@ -77,55 +104,9 @@ gc_stripe(cache_t *c)
     return &c->stripes[gc_tls_stripe - 1];
 }
 
-/* Resolve a namespace argument; 0 or -EINVAL. */
-int
-gc_ns(const cache_t *c, const char *ns, const char **out, size_t *len)
-{
-    size_t n;
-
-    if (ns == NULL) {
-        *out = c->ns;
-        *len = c->ns_len;
-        return 0;
-    }
-    n = strnlen(ns, CACHE_NS_MAX + 1);
-    if (n == 0 || n > CACHE_NS_MAX)
-        return -EINVAL;
-    *out = ns;
-    *len = n;
-    return 0;
-}
-
-int
-gc_key_ok(const void *key, size_t key_len)
-{
-    return key != NULL && key_len > 0 && key_len <= CACHE_KEY_MAX;
-}
-
-int
-gc_value_ok(const void *value, size_t value_len)
-{
-    return (value != NULL || value_len == 0) && value_len <= CACHE_VALUE_MAX;
-}
-
-/* Resolve a TTL argument against the cache default: 0 none, > 0 ms. */
-int
-gc_ttl(const cache_t *c, int64_t ttl_ms, int64_t *out)
-{
-    if (ttl_ms == CACHE_TTL_DEFAULT)
-        *out = c->default_ttl;
-    else if (ttl_ms == CACHE_TTL_NONE)
-        *out = 0;
-    else if (ttl_ms > 0 && (c->redis == NULL || ttl_ms <= CACHE_REDIS_TTL_MAX))
-        *out = ttl_ms;
-    else
-        return -EINVAL;
-    return 0;
-}
-
 /* The composite key (ns NUL key) in a caller buffer; small ones on the
  * stack.  Returns the buffer or NULL (-ENOMEM). */
-unsigned char *
+static unsigned char *
 gc_compose(unsigned char *stack, size_t stack_len, const char *ns, size_t ns_len,
            const void *key, size_t key_len, size_t *len)
 {
@@ -140,23 +121,19 @@ gc_compose(unsigned char *stack, size_t stack_len, const char *ns, size_t ns_len
     return p;
 }
 
-int64_t
-gc_ttl_left(const gc_entry_t *e, uint64_t deadline, uint64_t now)
+static int64_t
+gc_ttl_left(uint64_t deadline, uint64_t now)
 {
-    (void)e;
     if (deadline == 0)
         return CACHE_TTL_NONE;
     return deadline > now ? (int64_t)(deadline - now) : 0;
 }
 
-/* ------------------------------------------------------------------ */
-/* The worker: applying operations                                      */
-
-void
+static void
 gc_stat_inc(uint64_t *p, uint64_t n)
 {
     /* The worker is the only writer; the store is atomic for readers of
-     * cache_stats (ck_pr_load_64 there). */
+     * cache_stats (gc_load_64 there). */
     gc_store_64(p, *p + n);
 }
 
@@ -213,13 +190,13 @@ gc_loss_note(cache_t *c, uint32_t sender, uint64_t lost, uint64_t failed)
     pthread_mutex_unlock(&c->llock);
 }
 
-void
+static void
 gc_cast_lost(cache_t *c, uint32_t sender, uint64_t n)
 {
     gc_loss_note(c, sender, n, 0);
 }
 
-void
+static void
 gc_cast_failed(cache_t *c, uint32_t sender, uint64_t n)
 {
     gc_loss_note(c, sender, 0, n);
@@ -253,6 +230,9 @@ gc_loss_take(cache_t *c)
     return lost > 0 ? -ECONNRESET : failed > 0 ? -EIO : 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* The table (worker thread)                                            */
+
 static void
 gc_arm_expiry(cache_t *c)
 {
@@ -265,14 +245,14 @@ gc_arm_expiry(cache_t *c)
     c->timer_ref = 0;
     /* At the entry's deadline itself: a delay from a clock reading here
      * would drift if the (manual) clock moved before the timer is set. */
-    if (actor__send_at(c->self, dl, GC_TAG_EXPIRE, NULL, 0, &c->timer_ref) == 0)
+    if (actor_send_at(c->self, dl, GC_TAG_EXPIRE, NULL, 0, &c->timer_ref) == 0)
         c->timer_deadline = dl;
     /* On -ENOMEM the next write re-arms; readers check deadlines anyway. */
 }
 
 /* After every write: free what readers no longer reach, and make sure the
  * rest is freed soon even if no other write comes. */
-void
+static void
 gc_after_write(cache_t *c)
 {
     if (gc_epoch_pending() >= 256)
@@ -294,7 +274,7 @@ gc_evict(cache_t *c, const gc_entry_t *keep)
     }
 }
 
-int
+static int
 gc_cache_insert(cache_t *c, gc_entry_t *e, uint64_t now)
 {
     int rc;
@@ -312,18 +292,7 @@ gc_cache_insert(cache_t *c, gc_entry_t *e, uint64_t now)
     return 0;
 }
 
-/* Insert e (owned by us from here on). */
-int
-gc_apply_put(cache_t *c, gc_entry_t *e)
-{
-    int rc = gc_cache_insert(c, e, actor_clock_now(c->clock));
-
-    if (rc == 0)
-        gc_stat_inc(&c->puts, 1);
-    return rc;
-}
-
-gc_entry_t *
+static gc_entry_t *
 gc_find(cache_t *c, const char *ns, size_t ns_len, const void *key, size_t key_len)
 {
     unsigned char stack[256], *buf;
@@ -351,42 +320,6 @@ gc_find_live(cache_t *c, const char *ns, size_t ns_len, const void *key,
     if (e != NULL && e->deadline != 0 && e->deadline <= now)
         return NULL;
     return e;
-}
-
-/* Delete: an entry whose deadline has passed is absent (-ENOENT) like
- * for a get, but it is removed all the same, counted as an expiration. */
-int
-gc_apply_delete(cache_t *c, const char *ns, size_t ns_len, const void *key,
-                size_t key_len)
-{
-    gc_entry_t *e = gc_find(c, ns, ns_len, key, key_len);
-    int expired;
-
-    if (e == NULL)
-        return -ENOENT;
-    expired = e->deadline != 0 && e->deadline <= actor_clock_now(c->clock);
-    gc_table_remove(&c->table, e);
-    gc_stat_inc(expired ? &c->expirations : &c->deletes, 1);
-    return expired ? -ENOENT : 0;
-}
-
-
-void
-gc_parse(const unsigned char *p, gc_view_t *v)
-{
-    memcpy(&v->r, p, sizeof(v->r));
-    p += sizeof(v->r);
-    /* The user operation's arg first, right after the header, so that it
-     * is aligned to max_align_t (cache.h promises it). */
-    v->arg = p;
-    p += v->r.arg_len;
-    v->ns = (const char *)p;
-    p += v->r.ns_len;
-    v->key = p;
-    p += v->r.key_len;
-    v->value = p;
-    p += v->r.value_len;
-    v->next = p;
 }
 
 static gc_entry_t *
@@ -418,7 +351,7 @@ gc_apply_batch(cache_t *c, const gc_view_t *v)
     for (i = 0; i < n; i++) {
         gc_view_t sub;
 
-        gc_parse(p, &sub);
+        gc_view_parse(p, &sub);
         p = sub.next;
         es[i] = gc_view_entry(&sub);
         if (es[i] == NULL ||
@@ -450,68 +383,6 @@ gc_apply_batch(cache_t *c, const gc_view_t *v)
     gc_stat_inc(&c->puts, n);
     gc_evict(c, NULL);
     gc_free(es);
-    return 0;
-}
-
-/* Touch, persist, expire.  Allocate first, commit after: the new TTL
- * length is stored only once the deadline (which may need room in the
- * expiry heap) is in place, so an error changes nothing. */
-static int
-gc_apply_ttl_change(cache_t *c, const gc_view_t *v)
-{
-    uint64_t now = actor_clock_now(c->clock), dl;
-    gc_entry_t *e = gc_find_live(c, v->ns, v->r.ns_len, v->key, v->r.key_len, now);
-    int64_t ttl;
-    int rc;
-
-    if (e == NULL)
-        return -ENOENT;
-    switch (v->r.kind) {
-    case CACHE_OP_EXPIRE:
-        ttl = v->r.ttl_ms;
-        break;
-    case CACHE_OP_PERSIST:
-        ttl = 0;
-        break;
-    default: /* TOUCH keeps the TTL length */
-        ttl = e->ttl_ms;
-        break;
-    }
-    if (ttl <= 0)
-        dl = 0;
-    else
-        dl = (uint64_t)ttl > UINT64_MAX - now ? UINT64_MAX : now + (uint64_t)ttl;
-    rc = gc_table_set_deadline(&c->table, e, dl);
-    if (rc == 0)
-        e->ttl_ms = ttl;
-    return rc;
-}
-
-/* Copy a GET reply: [int64 ttl][value]. */
-static int
-gc_reply_get(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
-{
-    uint64_t now = actor_clock_now(c->clock);
-    gc_entry_t *e = gc_find_live(c, v->ns, v->r.ns_len, v->key, v->r.key_len, now);
-    gc_stripe_t *s = gc_stripe(c);
-    int64_t ttl;
-    unsigned char *out;
-
-    /* Stripe counters: atomic increments read by cache_stats's loads;
-     * counters only, no ordering. */
-    if (e == NULL) {
-        ck_pr_inc_64(&s->misses);
-        return -ENOENT;
-    }
-    ck_pr_inc_64(&s->hits);
-    ttl = gc_ttl_left(e, e->deadline, now);
-    if (v->r.kind == CACHE_OP_TTL)
-        return actor_reply_set(reply, &ttl, sizeof(ttl));
-    out = actor_reply_buf(reply, sizeof(ttl) + e->value_len);
-    if (out == NULL)
-        return -ENOMEM;
-    memcpy(out, &ttl, sizeof(ttl));
-    memcpy(out + sizeof(ttl), gc_entry_value(e), e->value_len);
     return 0;
 }
 
@@ -559,81 +430,212 @@ gc_reply_all(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
         gc_entry_t *e = hits[i];
 
         out = gc_rec_put(out, gc_entry_user_key(e), gc_entry_user_key_len(e),
-                         gc_entry_value(e), e->value_len, gc_ttl_left(e, e->deadline, now));
+                         gc_entry_value(e), e->value_len, gc_ttl_left(e->deadline, now));
     }
     gc_free(hits);
     return 0;
 }
 
-/* Apply one parsed request on the worker.  reply is NULL for casts. */
-static int
-gc_apply(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
+/* ------------------------------------------------------------------ */
+/* The host interface (cache_backend.h)                                 */
+
+int
+gc_host_put(gc_host_t *c, const char *ns, size_t ns_len, const void *key, size_t key_len,
+            const void *value, size_t value_len, int64_t ttl_ms, uint64_t base_ms)
 {
+    gc_entry_t *e = gc_entry_new(ns, ns_len, key, key_len, value, value_len, ttl_ms);
+
+    if (e == NULL)
+        return -ENOMEM;
+    return gc_cache_insert(c, e, base_ms != 0 ? base_ms : actor_clock_now(c->clock));
+}
+
+int
+gc_host_drop(gc_host_t *c, const char *ns, size_t ns_len, const void *key, size_t key_len,
+             int *expired)
+{
+    gc_entry_t *e = gc_find(c, ns, ns_len, key, key_len);
+    int dead;
+
+    if (expired != NULL)
+        *expired = 0;
+    if (e == NULL)
+        return -ENOENT;
+    dead = e->deadline != 0 && e->deadline <= actor_clock_now(c->clock);
+    gc_table_remove(&c->table, e);
+    if (dead && expired != NULL)
+        *expired = 1;
+    return dead ? -ENOENT : 0;
+}
+
+int
+gc_host_find(gc_host_t *c, const char *ns, size_t ns_len, const void *key, size_t key_len,
+             const void **value, size_t *value_len, int64_t *ttl_left, int64_t *ttl_len)
+{
+    uint64_t now = actor_clock_now(c->clock);
+    gc_entry_t *e = gc_find_live(c, ns, ns_len, key, key_len, now);
+
+    if (e == NULL)
+        return -ENOENT;
+    if (value != NULL)
+        *value = gc_entry_value(e);
+    if (value_len != NULL)
+        *value_len = e->value_len;
+    if (ttl_left != NULL)
+        *ttl_left = gc_ttl_left(e->deadline, now);
+    if (ttl_len != NULL)
+        *ttl_len = e->ttl_ms;
+    return 0;
+}
+
+int
+gc_host_set_ttl(gc_host_t *c, const char *ns, size_t ns_len, const void *key, size_t key_len,
+                int64_t ttl)
+{
+    uint64_t now = actor_clock_now(c->clock), dl;
+    gc_entry_t *e = gc_find_live(c, ns, ns_len, key, key_len, now);
     int rc;
 
-    /* A user operation runs the same way on both backends: its cache_txn_*
-     * calls pick the backend. */
-    if (c->redis != NULL && v->r.kind != CACHE_OP_USER)
-        return gc_redis_apply(c, v, reply);
-    switch ((int)v->r.kind) {
-    case CACHE_OP_PUT: {
-        gc_entry_t *e = gc_view_entry(v);
-
-        rc = e != NULL ? gc_apply_put(c, e) : -ENOMEM;
-        break;
-    }
-    case CACHE_OP_PUT_BATCH:
-        rc = gc_apply_batch(c, v);
-        break;
-    case CACHE_OP_DELETE:
-        rc = gc_apply_delete(c, v->ns, v->r.ns_len, v->key, v->r.key_len);
-        break;
-    case CACHE_OP_EXPIRE:
-    case CACHE_OP_TOUCH:
-    case CACHE_OP_PERSIST:
-        rc = gc_apply_ttl_change(c, v);
-        break;
-    case CACHE_OP_GET:
-    case CACHE_OP_TTL:
-        return reply != NULL ? gc_reply_get(c, v, reply) : -EINVAL;
-    case GC_OP_ALL:
-        return reply != NULL ? gc_reply_all(c, v, reply) : -EINVAL;
-    case CACHE_OP_USER: {
-        cache_txn_t txn = { c, reply };
-
-        if (c->redis != NULL)
-            gc_redis_quiesce(c);   /* ordered after earlier casts */
-
-        rc = v->r.fn(&txn, v->r.arg_len ? v->arg : NULL, v->r.arg_len);
-        break;
-    }
-    case CACHE_OP_SYNC:
-        return 0;
-    default:
-        return -EINVAL;
-    }
-    gc_after_write(c);
+    if (e == NULL)
+        return -ENOENT;
+    /* Allocate first, commit after: the new TTL length is stored only once
+     * the deadline (which may need room in the expiry heap) is in place,
+     * so an error changes nothing. */
+    if (ttl < 0)
+        ttl = e->ttl_ms;   /* touch: the same length */
+    if (ttl <= 0)
+        dl = 0;
+    else
+        dl = (uint64_t)ttl > UINT64_MAX - now ? UINT64_MAX : now + (uint64_t)ttl;
+    rc = gc_table_set_deadline(&c->table, e, dl);
+    if (rc == 0)
+        e->ttl_ms = ttl;
     return rc;
 }
 
-static int
-gc_call_fn(actor_t *self, void *state, gc_call_t *call)
+int
+gc_host_batch(gc_host_t *c, const gc_view_t *v)
 {
-    size_t len;
-    const unsigned char *p = actor__call_req(call, &len);
-    gc_view_t v;
-
-    (void)self;
-    (void)len;
-    gc_parse(p, &v);
-    return gc_apply(state, &v, (actor_reply_t *)call);
+    return gc_apply_batch(c, v);
 }
 
-static void
-gc_cast_dispose(gc_msg_t *m)
+int
+gc_host_all(gc_host_t *c, const gc_view_t *v, actor_reply_t *reply)
 {
-    gc_free(m);
+    return gc_reply_all(c, v, reply);
 }
+
+void
+gc_host_clear(gc_host_t *c)
+{
+    gc_table_clear(&c->table);
+}
+
+size_t
+gc_host_max_bytes(const gc_host_t *c)
+{
+    return c->max_bytes;
+}
+
+uint64_t
+gc_host_entries(const gc_host_t *c)
+{
+    return gc_load_64(&c->table.count);
+}
+
+size_t
+gc_host_backlog(const gc_host_t *c)
+{
+    return actor_mailbox_depth(c->self);
+}
+
+void
+gc_host_crash(gc_host_t *c, int reason)
+{
+    (void)actor_exit(c->self, reason);
+}
+
+void
+gc_host_count(gc_host_t *c, enum gc_host_stat which, uint64_t n)
+{
+    switch (which) {
+    case GC_STAT_PUTS:
+        gc_stat_inc(&c->puts, n);
+        break;
+    case GC_STAT_DELETES:
+        gc_stat_inc(&c->deletes, n);
+        break;
+    case GC_STAT_EXPIRATIONS:
+        gc_stat_inc(&c->expirations, n);
+        break;
+    case GC_STAT_EVICTIONS:
+        gc_stat_inc(&c->evictions, n);
+        break;
+    case GC_STAT_HITS:
+        /* Stripe counters: relaxed atomic adds, read by cache_stats. */
+        ck_pr_add_64(&gc_stripe(c)->hits, n);
+        break;
+    case GC_STAT_MISSES:
+        ck_pr_add_64(&gc_stripe(c)->misses, n);
+        break;
+    }
+}
+
+void
+gc_host_cast_lost(gc_host_t *c, uint32_t sender, uint64_t n)
+{
+    gc_cast_lost(c, sender, n);
+}
+
+void
+gc_host_cast_failed(gc_host_t *c, uint32_t sender, uint64_t n)
+{
+    gc_cast_failed(c, sender, n);
+}
+
+uint64_t
+gc_host_now(const gc_host_t *c)
+{
+    return actor_clock_now(c->clock);
+}
+
+int
+gc_host_timer(gc_host_t *c, uint64_t delay_ms, uint32_t tag)
+{
+    return actor_send_after(c->self, delay_ms, GC_TAG_BACKEND + tag, NULL, 0, NULL);
+}
+
+void *
+gc_host_msg_buf(size_t len)
+{
+    return actor_cast_buf(len);
+}
+
+void
+gc_host_msg_free(void *buf)
+{
+    actor_cast_buf_free(buf);
+}
+
+static actor_t *gc_worker_get(cache_t *c);
+
+int
+gc_host_msg_send(gc_host_t *c, uint32_t tag, void *buf)
+{
+    actor_t *w = gc_worker_get(c);
+    int rc;
+
+    if (w == NULL)
+        return -ESRCH;
+    /* Unbounded by mailbox_limit: a backend's own reports (invalidations)
+     * must not be refused for lack of room the callers filled. */
+    rc = actor_cast_send(w, GC_MSG_BACKEND + tag, buf);
+    actor_release(w);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* The worker: a process like any other                                 */
 
 /* A cast's result: not sent for want of a link, it was lost
  * (-ECONNRESET from cache_sync); any other error but "no such key" means
@@ -647,55 +649,75 @@ gc_cast_result(cache_t *c, uint32_t sender, int rc)
         gc_cast_failed(c, sender, 1);
 }
 
-static void
-gc_cast_fn(void *state, gc_msg_t *m)
+/* Apply one parsed request.  reply is NULL for casts. */
+static int
+gc_apply(cache_t *c, const gc_view_t *v, actor_reply_t *reply, uint32_t sender)
 {
-    cache_t *c = state;
-    gc_cast_msg_t *cm = (gc_cast_msg_t *)m;
+    int rc;
+
+    if (v->r.kind == CACHE_OP_USER) {
+        cache_txn_t txn = { c, reply };
+
+        if (c->ops->before_user != NULL)
+            c->ops->before_user(c->be);   /* ordered after earlier casts */
+        rc = v->r.fn(&txn, v->r.arg_len ? v->arg : NULL, v->r.arg_len);
+    } else {
+        rc = c->ops->apply(c->be, v, reply, sender);
+    }
+    gc_after_write(c);
+    return rc;
+}
+
+static int
+gc_worker_call(void *state, const actor_msg_view_t *req, actor_reply_t *reply)
+{
     gc_view_t v;
 
-    gc_parse((const unsigned char *)cm->data, &v);
-    c->cur_sender = m->tag;
-    gc_cast_result(c, m->tag, gc_apply(c, &v, NULL));
-    c->cur_sender = 0;
-    gc_free(cm);
+    if (req->tag != GC_CALL_OP || req->len < sizeof(gc_req_t))
+        return -EINVAL;
+    gc_view_parse(req->data, &v);
+    return gc_apply(state, &v, reply, 0);
 }
 
-/* A cast put is the entry itself. */
 static void
-gc_put_entry_fn(void *state, gc_msg_t *m)
+gc_worker_cast(void *state, const actor_msg_view_t *msg)
 {
     cache_t *c = state;
-    gc_entry_t *e = (gc_entry_t *)m;
-    uint32_t sender = m->tag;
 
-    c->cur_sender = sender;
-    if (c->redis != NULL)
-        gc_redis_put_entry(c, e);
-    else
-        gc_cast_result(c, sender, gc_apply_put(c, e));
-    c->cur_sender = 0;
-    gc_after_write(c);
+    if (msg->tag == GC_CAST_OP) {
+        gc_cast_hdr_t h;
+        gc_view_t v;
+
+        memcpy(&h, msg->data, sizeof(h));
+        gc_view_parse((const unsigned char *)msg->data + sizeof(h), &v);
+        gc_cast_result(c, h.sender, gc_apply(c, &v, NULL, h.sender));
+    } else if (msg->tag >= GC_MSG_BACKEND && c->ops->message != NULL) {
+        c->ops->message(c->be, msg->tag - GC_MSG_BACKEND, msg->data, msg->len);
+        gc_after_write(c);
+    }
 }
 
-/* A message dropped unhandled because the worker exited: a cast's sender
- * learns of the loss from its next cache_sync. */
+/* A cast dropped unhandled because the worker exited: its sender learns of
+ * the loss from its next cache_sync. */
 static void
-gc_worker_drop(void *state, gc_msg_t *m)
+gc_worker_drop(void *state, const actor_msg_view_t *msg)
 {
-    if (m->fn == gc_cast_fn || m->fn == gc_put_entry_fn)
-        gc_cast_lost(state, m->tag, 1);
-    m->dispose(m);
+    if (msg->tag == GC_CAST_OP) {
+        gc_cast_hdr_t h;
+
+        memcpy(&h, msg->data, sizeof(h));
+        gc_cast_lost(state, h.sender, 1);
+    }
 }
 
 static void
-gc_entry_dispose(gc_msg_t *m)
+gc_worker_idle(void *state)
 {
-    gc_entry_free((gc_entry_t *)m);
-}
+    cache_t *c = state;
 
-/* ------------------------------------------------------------------ */
-/* The worker: process callbacks                                        */
+    if (c->ops->idle != NULL)
+        c->ops->idle(c->be);
+}
 
 static void cache_free(cache_t *c);
 
@@ -705,8 +727,8 @@ gc_worker_exit(void *state, int reason)
     cache_t *c = state;
 
     (void)reason;
-    if (c->redis != NULL)
-        gc_redis_exit(c);
+    if (c->ops->stop != NULL)
+        c->ops->stop(c->be);
     /* Without keep_data, an incarnation's table dies with it (the next one
      * starts empty, as a restarted GenServer would). */
     if (!c->keep_data || gc_stopped(c))
@@ -722,12 +744,11 @@ static int
 gc_worker_init(actor_t *self, void *arg, void **state)
 {
     cache_t *c = arg;
+    int rc;
 
     if (gc_epoch_record() == NULL)
         return -ENOMEM;
     cache_retain(c);
-    actor__on_exit(self, gc_worker_exit);
-    actor__on_drop(self, gc_worker_drop);
     c->self = self;
     c->timer_ref = 0;
     c->timer_deadline = 0;
@@ -735,8 +756,11 @@ gc_worker_init(actor_t *self, void *arg, void **state)
     *state = c;
     if (!c->keep_data)
         gc_table_clear(&c->table);
-    if (c->redis != NULL)
-        (void)gc_redis_init(c);   /* connects, or arms the reconnect timer */
+    if (c->ops->start != NULL && (rc = c->ops->start(c->be)) != 0) {
+        c->self = NULL;
+        cache_release(c);
+        return rc;
+    }
     gc_after_write(c);   /* arm expiry for data kept from before */
     return 0;
 }
@@ -756,25 +780,24 @@ gc_worker_info(void *state, const actor_info_t *info)
         k = gc_table_expire(&c->table, actor_clock_now(c->clock), GC_EXPIRE_SLICE);
         gc_stat_inc(&c->expirations, k);
         gc_after_write(c);
-    } else if (info->msg.tag == GC_TAG_RECONNECT && c->redis != NULL) {
-        gc_redis_timer(c);
-        gc_after_write(c);
-    } else if (info->msg.tag == GC_TAG_REDIS_FLUSH && c->redis != NULL) {
-        gc_redis_flush_timer(c);
-        gc_after_write(c);
-    } else if (info->msg.tag == GC_TAG_REDIS_PING && c->redis != NULL) {
-        gc_redis_ping_timer(c);
-        gc_after_write(c);
     } else if (info->msg.tag == GC_TAG_RECLAIM) {
         c->reclaim_armed = 0;
         gc_epoch_poll();
+        gc_after_write(c);
+    } else if (info->msg.tag >= GC_TAG_BACKEND && c->ops->timer != NULL) {
+        c->ops->timer(c->be, info->msg.tag - GC_TAG_BACKEND);
         gc_after_write(c);
     }
 }
 
 static const actor_behaviour_t gc_cache_behaviour = {
     .init = gc_worker_init,
+    .handle_call = gc_worker_call,
+    .handle_cast = gc_worker_cast,
     .handle_info = gc_worker_info,
+    .terminate = gc_worker_exit,
+    .handle_idle = gc_worker_idle,
+    .handle_drop = gc_worker_drop,
 };
 
 /* ------------------------------------------------------------------ */
@@ -797,7 +820,8 @@ cache_free(cache_t *c)
     actor_release(c->sup);
     gc_table_destroy(&c->table);
     actor__clock_unhold(c->clock);
-    gc_redis_free(c->redis);
+    if (c->be != NULL)
+        c->ops->destroy(c->be);
     pthread_mutex_destroy(&c->wlock);
     pthread_mutex_destroy(&c->flock);
     pthread_mutex_destroy(&c->llock);
@@ -888,6 +912,7 @@ int
 cache_new(const cache_opts_t *opts, cache_t **out)
 {
     static const cache_opts_t defaults;
+    const gc_backend_ops_t *ops;
     const char *ns;
     cache_t *c;
     int rc;
@@ -903,16 +928,19 @@ cache_new(const cache_opts_t *opts, cache_t **out)
         opts->default_ttl_ms < 0 ||
         (opts->async_writes != 0 && opts->async_writes != 1) ||
         (opts->keep_data != 0 && opts->keep_data != 1) ||
-        (opts->clock != NULL && !actor__clock_is_manual(opts->clock)) ||
-        (opts->redis != NULL && opts->clock != NULL) ||
-        (opts->redis != NULL && opts->default_ttl_ms != CACHE_TTL_NONE &&
-         opts->default_ttl_ms > CACHE_REDIS_TTL_MAX))
+        (opts->clock != NULL && !actor__clock_is_manual(opts->clock)))
+        return -EINVAL;
+    if ((rc = gc_backend_select(opts, &ops)) != 0)
+        return rc;
+    if ((opts->clock != NULL && (ops->flags & GC_BE_NO_CLOCK)) ||
+        (opts->default_ttl_ms != CACHE_TTL_NONE && opts->default_ttl_ms > ops->ttl_max))
         return -EINVAL;
     /* The read-counter stripes are cache-line aligned (CK_CC_CACHELINE). */
     c = gc_aligned_calloc(_Alignof(cache_t), sizeof(*c));
     if (c == NULL)
         return -ENOMEM;
-    if (opts->redis != NULL && (rc = gc_redis_new(opts->redis, &c->redis)) != 0) {
+    c->ops = ops;
+    if ((rc = ops->create(opts, c, &c->be)) != 0) {
         gc_aligned_free(c);
         return rc;
     }
@@ -922,15 +950,17 @@ cache_new(const cache_opts_t *opts, cache_t **out)
         strcpy(c->name, opts->name);
         c->has_name = 1;
     }
-    c->ns_len = strlen(ns);
-    memcpy(c->ns, ns, c->ns_len + 1);
+    c->cfg.ns_len = strlen(ns);
+    memcpy(c->ns, ns, c->cfg.ns_len + 1);
+    c->cfg.ns = c->ns;
     /* CACHE_TTL_NONE as a default means the same as 0: no TTL. */
-    c->default_ttl = opts->default_ttl_ms == CACHE_TTL_NONE ? 0 : opts->default_ttl_ms;
+    c->cfg.default_ttl = opts->default_ttl_ms == CACHE_TTL_NONE ? 0 : opts->default_ttl_ms;
+    c->cfg.ttl_max = ops->ttl_max;
     c->async_writes = opts->async_writes;
     c->max_entries = opts->max_entries;
     c->max_bytes = opts->max_bytes;
-    /* A Redis cache's near-cache cannot outlive its connection. */
-    c->keep_data = c->redis != NULL ? 0 : opts->keep_data;
+    /* A near-cache cannot outlive its connection. */
+    c->keep_data = (ops->flags & GC_BE_NO_KEEP_DATA) ? 0 : opts->keep_data;
     /* Readers check TTLs against the clock from any thread, with or without
      * a worker: the cache holds it until its memory goes (cache_free). */
     c->clock = opts->clock;
@@ -1120,144 +1150,6 @@ gc_worker_get(cache_t *c)
     return w;
 }
 
-/* ------------------------------------------------------------------ */
-/* Requests from callers                                                */
-
-/* Which byte fields a request kind carries (mirrors gc_req_write). */
-static int
-gc_has_key(int kind)
-{
-    return kind != CACHE_OP_SYNC && kind != CACHE_OP_USER && kind != CACHE_OP_PUT_BATCH;
-}
-
-static size_t
-gc_req_size(const cache_op_t *op, size_t ns_len)
-{
-    int k = (int)op->kind;
-
-    return sizeof(gc_req_t) + ns_len + (gc_has_key(k) ? op->key_len : 0) +
-        (k == CACHE_OP_PUT ? op->value_len : 0) +
-        (k == CACHE_OP_USER ? op->arg_len : 0);
-}
-
-/* Validate op (one level) and resolve its namespace and TTL. */
-static int
-gc_op_check(const cache_t *c, const cache_op_t *op, const char **ns, size_t *ns_len,
-            int64_t *ttl, int nested)
-{
-    *ttl = 0;
-    if (gc_ns(c, op->ns, ns, ns_len) != 0)
-        return -EINVAL;
-    switch (op->kind) {
-    case CACHE_OP_PUT:
-        if (!gc_key_ok(op->key, op->key_len) || !gc_value_ok(op->value, op->value_len))
-            return -EINVAL;
-        return gc_ttl(c, op->ttl_ms, ttl);
-    case CACHE_OP_EXPIRE:
-        if (!gc_key_ok(op->key, op->key_len) || op->ttl_ms == CACHE_TTL_DEFAULT)
-            return -EINVAL;
-        return gc_ttl(c, op->ttl_ms, ttl);
-    case CACHE_OP_GET:
-    case CACHE_OP_DELETE:
-    case CACHE_OP_TOUCH:
-    case CACHE_OP_PERSIST:
-    case CACHE_OP_TTL:
-        return gc_key_ok(op->key, op->key_len) ? 0 : -EINVAL;
-    case CACHE_OP_PUT_BATCH:
-        return !nested && (op->batch != NULL || op->batch_len == 0) &&
-            op->batch_len <= (ACTOR_MSG_MAX / sizeof(gc_req_t)) ? 0 : -EINVAL;
-    case CACHE_OP_USER:
-        return op->fn != NULL && (op->arg != NULL || op->arg_len == 0) &&
-            op->arg_len <= ACTOR_MSG_MAX ? 0 : -EINVAL;
-    case CACHE_OP_SYNC:
-        return 0;
-    default:
-        return -EINVAL;
-    }
-}
-
-/* Encode op as a request of kind `kind` (op->kind for public kinds;
- * GC_OP_ALL travels only in gc_req_t.kind, never in a cache_op_t). */
-static unsigned char *
-gc_req_write(unsigned char *p, uint32_t kind, const cache_op_t *op, const char *ns,
-             size_t ns_len, int64_t ttl)
-{
-    gc_req_t r;
-
-    memset(&r, 0, sizeof(r));
-    r.kind = kind;
-    r.ns_len = (uint32_t)ns_len;
-    r.ttl_ms = ttl;
-    r.fn = op->fn;
-    r.cap = op->cap;
-    if (gc_has_key((int)kind))
-        r.key_len = op->key_len;
-    if (kind == CACHE_OP_PUT)
-        r.value_len = op->value_len;
-    if (kind == CACHE_OP_USER || kind == GC_OP_ALL)
-        r.arg_len = op->arg_len;
-    if (kind == CACHE_OP_PUT_BATCH)
-        r.batch_len = op->batch_len;
-    memcpy(p, &r, sizeof(r));
-    p += sizeof(r);
-    if (r.arg_len)
-        memcpy(p, op->arg, r.arg_len);   /* aligned: see gc_parse */
-    p += r.arg_len;
-    memcpy(p, ns, ns_len);
-    p += ns_len;
-    if (r.key_len)
-        memcpy(p, op->key, r.key_len);
-    p += r.key_len;
-    if (r.value_len)
-        memcpy(p, op->value, r.value_len);
-    return p + r.value_len;
-}
-
-/*
- * Validate and measure op (with its batch); returns the encoded size or a
- * negative errno.
- */
-static int64_t
-gc_op_measure(const cache_t *c, const cache_op_t *op)
-{
-    const char *ns;
-    size_t ns_len, i;
-    int64_t ttl;
-    uint64_t size;
-    int rc = gc_op_check(c, op, &ns, &ns_len, &ttl, 0);
-
-    if (rc != 0)
-        return rc;
-    size = gc_req_size(op, ns_len);
-    for (i = 0; op->kind == CACHE_OP_PUT_BATCH && i < op->batch_len; i++) {
-        const cache_op_t *s = &op->batch[i];
-
-        if (s->kind != CACHE_OP_PUT || gc_op_check(c, s, &ns, &ns_len, &ttl, 1) != 0)
-            return -EINVAL;
-        size += gc_req_size(s, ns_len);
-        if (size > ACTOR_MSG_MAX)
-            return -EINVAL;
-    }
-    if (size > ACTOR_MSG_MAX)
-        return -EINVAL;
-    return (int64_t)size;
-}
-
-static void
-gc_op_encode(const cache_t *c, const cache_op_t *op, unsigned char *p)
-{
-    const char *ns;
-    size_t ns_len, i;
-    int64_t ttl;
-
-    (void)gc_op_check(c, op, &ns, &ns_len, &ttl, 0);
-    p = gc_req_write(p, op->kind, op, ns, ns_len, ttl);
-    for (i = 0; op->kind == CACHE_OP_PUT_BATCH && i < op->batch_len; i++) {
-        (void)gc_op_check(c, &op->batch[i], &ns, &ns_len, &ttl, 1);
-        p = gc_req_write(p, op->batch[i].kind, &op->batch[i], ns, ns_len, ttl);
-    }
-}
-
 /*
  * Whether a worker can still come back for c: not when the cache is
  * stopped, when no supervisor ever started a worker, or when the process
@@ -1280,23 +1172,31 @@ gc_can_restart(cache_t *c)
  * supervisor that gives up does not tell the caches it supervised. */
 #define GC_RESTART_POLL_NS 5000000
 
+/* ------------------------------------------------------------------ */
+/* Requests from callers                                                */
+
+/* Longest sleep of a caller waiting for an incarnation while a supervisor
+ * is known: it re-checks that the supervisor is alive this often, since a
+ * supervisor that gives up does not tell the caches it supervised. */
+#define GC_RESTART_POLL_NS 5000000
+
 /*
- * Send the request already encoded in this thread's call record, waiting
- * within timeout_ms for a live worker (see the file comment).
+ * Send the request already built in this thread's call buffer (buf, len:
+ * actor_call_buf), waiting within timeout_ms for a live worker (see the
+ * file comment).
  *
  * The request is sent again to the next incarnation only when the previous
- * one never handled it (actor__call_end's `handled`), which is known from
- * the call record's own state: a handler's result is never read as a
- * transport signal, so a user operation returning -ESRCH is answered with
- * -ESRCH once and never runs twice.  Returns the handler's result,
- * -ETIMEDOUT (sent, no reply in time: it may still be applied), or -ESRCH
- * (never handled: the cache is stopped, no worker can come back, or none
- * came back within the timeout).  *take is the reply of the attempt that
- * was handled, or NULL.
+ * one never handled it (actor_call_ex's `handled`), which is known from the
+ * call record's own state: a handler's result is never read as a transport
+ * signal, so a user operation returning -ESRCH is answered with -ESRCH once
+ * and never runs twice.  Returns the handler's result, -ETIMEDOUT (sent, no
+ * reply in time: it may still be applied), or -ESRCH (never handled: the
+ * cache is stopped, no worker can come back, or none came back within the
+ * timeout).  *take is the reply of the attempt that was handled, or NULL.
  */
 static int
-gc_send_call(cache_t *c, void *rep, size_t cap, size_t *rep_len, int timeout_ms,
-             void **take)
+gc_send_call(cache_t *c, const void *buf, size_t len, void *rep, size_t cap, size_t *rep_len,
+             int timeout_ms, void **take)
 {
     int64_t deadline = timeout_ms < 0 ? -1 : gc_mono_ns() + (int64_t)timeout_ms * 1000000;
 
@@ -1306,17 +1206,22 @@ gc_send_call(cache_t *c, void *rep, size_t cap, size_t *rep_len, int timeout_ms,
         uint32_t inc = gc_load_32(&c->incarnation);
         int64_t left;
         actor_t *w;
-        int rc, ms, handled = 0;
+        int rc, handled = 0;
 
         if (gc_stopped(c))
             return -ESRCH;
         left = deadline < 0 ? -1 : deadline - gc_mono_ns();
         if (deadline >= 0 && left < 0)
             left = 0;
-        ms = left < 0 ? ACTOR_INFINITY : (int)((left + 999999) / 1000000);
         w = gc_worker_get(c);
         if (w != NULL) {
-            rc = actor__call_end(w, gc_call_fn, rep, cap, rep_len, ms, take, &handled);
+            actor_call_args_t x = {
+                .tag = GC_CALL_OP, .req = buf, .req_len = len, .rep = rep, .rep_cap = cap,
+                .rep_len = rep_len, .rep_take = take, .handled = &handled,
+                .timeout_ms = left < 0 ? ACTOR_INFINITY : (int)((left + 999999) / 1000000),
+            };
+
+            rc = actor_call_ex(w, &x);
             actor_release(w);
             /* Handled (whatever it returned), or sent and timed out: the
              * request may have been applied, so it is never sent again. */
@@ -1357,18 +1262,18 @@ cache_call(cache_t *c, const cache_op_t *op, int timeout_ms)
         return -EINVAL;
     if (gc_stopped(c))
         return -ESRCH;
-    size = gc_op_measure(c, op);
+    size = gc_req_measure(&c->cfg, op);
     if (size < 0)
         return (int)size;
-    buf = actor__call_begin((size_t)size);
+    buf = actor_call_buf((size_t)size);
     if (buf == NULL)
         return -ENOMEM;
-    gc_op_encode(c, op, buf);
+    gc_req_encode(&c->cfg, op, buf);
 
     if (op->kind == CACHE_OP_GET || op->kind == CACHE_OP_TTL) {
         int64_t ttl = 0;
 
-        rc = gc_send_call(c, NULL, 0, &rep_len, timeout_ms, &take);
+        rc = gc_send_call(c, buf, (size_t)size, NULL, 0, &rep_len, timeout_ms, &take);
         if (rc == 0 && take != NULL && rep_len >= sizeof(ttl)) {
             size_t vlen = rep_len - sizeof(ttl);
 
@@ -1385,19 +1290,24 @@ cache_call(cache_t *c, const cache_op_t *op, int timeout_ms)
                     rc = -ENOBUFS;
             }
         }
-        gc_free(take);
+        actor_buf_free(take);
         return rc;
     }
-    rc = gc_send_call(c, op->buf, op->kind == CACHE_OP_USER ? op->cap : 0, &rep_len,
-                      timeout_ms, NULL);
+    rc = gc_send_call(c, buf, (size_t)size, op->buf, op->kind == CACHE_OP_USER ? op->cap : 0,
+                      &rep_len, timeout_ms, NULL);
     if (op->out_len != NULL && op->kind == CACHE_OP_USER)
         *op->out_len = rep_len;
     return rc;
 }
 
+/* This thread's sender id, carried in every cast. */
+static uint32_t gc_sender(void);
+
 int
 cache_cast(cache_t *c, const cache_op_t *op)
 {
+    gc_cast_hdr_t h = { 0 };
+    unsigned char *buf;
     actor_t *w;
     int64_t size;
     int rc;
@@ -1406,56 +1316,30 @@ cache_cast(cache_t *c, const cache_op_t *op)
         return -EINVAL;
     if (op->kind == CACHE_OP_GET || op->kind == CACHE_OP_TTL || op->kind == CACHE_OP_SYNC)
         return -EINVAL;
-    size = gc_op_measure(c, op);
+    size = gc_req_measure(&c->cfg, op);
     if (size < 0)
         return (int)size;
     if (gc_stopped(c))
         return -ESRCH;
-    /* A Redis cache that is not connected would drop the cast: say so.
-     * Racy by nature (the link may break after the check); the worker
-     * counts a cast it could not send in stats.remote_errors. */
-    if (c->redis != NULL && !gc_redis_connected(c))
+    /* A backend that cannot take casts now (not connected) would drop it:
+     * say so.  Racy by nature; a cast lost later is reported by
+     * cache_sync. */
+    if (c->ops->ready != NULL && !c->ops->ready(c->be))
         return -ENOTCONN;
     w = gc_worker_get(c);
     if (w == NULL)
         return -ESRCH;
-    if (op->kind == CACHE_OP_PUT) {
-        const char *ns;
-        size_t ns_len;
-        int64_t ttl;
-        gc_entry_t *e;
-
-        (void)gc_op_check(c, op, &ns, &ns_len, &ttl, 0);
-        e = gc_entry_new(ns, ns_len, op->key, op->key_len, op->value, op->value_len, ttl);
-        if (e == NULL) {
-            rc = -ENOMEM;
-        } else {
-            e->u.msg.kind = GC_MSG_FN;
-            e->u.msg.tag = gc_sender();
-            e->u.msg.fn = gc_put_entry_fn;
-            e->u.msg.dispose = gc_entry_dispose;
-            rc = actor__send(w, &e->u.msg, 1);
-            if (rc != 0)
-                gc_entry_free(e);
-        }
-    } else {
-        gc_cast_msg_t *m = gc_malloc(sizeof(*m) + (size_t)size);
-
-        if (m == NULL) {
-            rc = -ENOMEM;
-        } else {
-            m->hdr.kind = GC_MSG_FN;
-            m->hdr.tag = gc_sender();
-            m->hdr.fn = gc_cast_fn;
-            m->hdr.dispose = gc_cast_dispose;
-            m->c = c;
-            m->len = (size_t)size;
-            gc_op_encode(c, op, (unsigned char *)m->data);
-            rc = actor__send(w, &m->hdr, 1);
-            if (rc != 0)
-                gc_free(m);
-        }
+    buf = actor_cast_buf(sizeof(h) + (size_t)size);
+    if (buf == NULL) {
+        actor_release(w);
+        return -ENOMEM;
     }
+    h.sender = gc_sender();
+    memcpy(buf, &h, sizeof(h));
+    gc_req_encode(&c->cfg, op, buf + sizeof(h));
+    rc = actor_cast_send(w, GC_CAST_OP, buf);
+    if (rc != 0)
+        actor_cast_buf_free(buf);
     actor_release(w);
     return rc;
 }
@@ -1551,8 +1435,8 @@ gc_read(cache_t *c, const char *ns, const void *key, size_t key_len, void *buf,
 
     if (value_len != NULL)
         *value_len = 0;
-    if (!gc_cache_valid(c) || gc_ns(c, ns, &nsp, &ns_len) != 0 ||
-        !gc_key_ok(key, key_len) || (buf == NULL && cap > 0))
+    if (!gc_cache_valid(c) || gc_req_ns(&c->cfg, ns, &nsp, &ns_len) != 0 ||
+        !gc_req_key_ok(key, key_len) || (buf == NULL && cap > 0))
         return -EINVAL;
     if (gc_stopped(c))
         return -ESRCH;
@@ -1577,7 +1461,7 @@ gc_read(cache_t *c, const char *ns, const void *key, size_t key_len, void *buf,
         if (dl == 0 || dl > now) {
             rc = 0;
             if (ttl_out != NULL)
-                *ttl_out = gc_ttl_left(e, dl, now);
+                *ttl_out = gc_ttl_left(dl, now);
             if (value_len != NULL)
                 *value_len = e->value_len;
             if (buf != NULL) {
@@ -1596,9 +1480,9 @@ gc_read(cache_t *c, const char *ns, const void *key, size_t key_len, void *buf,
 
     if (kb != stack)
         gc_free(kb);
-    if (rc == -ENOENT && c->redis != NULL && buf != NULL) {
-        /* Near-cache miss: ask Redis through the worker (which counts the
-         * hit or miss). */
+    if (rc == -ENOENT && (c->ops->flags & GC_BE_READ_THROUGH) && buf != NULL) {
+        /* The table holds part of the data (a near-cache): ask the worker,
+         * which counts the hit or miss. */
         cache_op_t op = { .kind = CACHE_OP_GET, .ns = ns, .key = key, .key_len = key_len,
                           .buf = buf, .cap = cap, .out_len = value_len };
 
@@ -1633,8 +1517,8 @@ cache_ttl(cache_t *c, const char *ns, const void *key, size_t key_len, int64_t *
     if (ttl_ms == NULL)
         return -EINVAL;
     *ttl_ms = 0;
-    if (gc_cache_valid(c) && c->redis != NULL) {
-        /* The near-cache's deadline may be shorter than Redis's. */
+    if (gc_cache_valid(c) && (c->ops->flags & GC_BE_TTL_REMOTE)) {
+        /* The table's deadline may be shorter than the data's. */
         cache_op_t op = { .kind = CACHE_OP_TTL, .ns = ns, .key = key, .key_len = key_len,
                           .out_ttl_ms = ttl_ms };
 
@@ -1650,9 +1534,8 @@ int
 cache_all(cache_t *c, const char *ns, const char *pattern, cache_record_t **out,
           size_t *n, int timeout_ms)
 {
-    cache_op_t op = { .kind = CACHE_OP_SYNC, .ns = ns };
     const char *nsp;
-    size_t ns_len, pat_len, rep_len = 0;
+    size_t ns_len, pat_len, rep_len = 0, size;
     unsigned char *buf;
     void *take = NULL;
     int rc;
@@ -1661,7 +1544,8 @@ cache_all(cache_t *c, const char *ns, const char *pattern, cache_record_t **out,
         *out = NULL;
     if (n != NULL)
         *n = 0;
-    if (!gc_cache_valid(c) || out == NULL || n == NULL || gc_ns(c, ns, &nsp, &ns_len) != 0)
+    if (!gc_cache_valid(c) || out == NULL || n == NULL ||
+        gc_req_ns(&c->cfg, ns, &nsp, &ns_len) != 0)
         return -EINVAL;
     if (pattern == NULL)
         pattern = "*";
@@ -1670,19 +1554,18 @@ cache_all(cache_t *c, const char *ns, const char *pattern, cache_record_t **out,
         return -EINVAL;
     if (gc_stopped(c))
         return -ESRCH;
-    op.arg = pattern;
-    op.arg_len = pat_len + 1;  /* with its NUL */
-    buf = actor__call_begin(sizeof(gc_req_t) + ns_len + op.arg_len);
+    size = gc_req_all_size(ns_len, pat_len + 1);
+    buf = actor_call_buf(size);
     if (buf == NULL)
         return -ENOMEM;
-    (void)gc_req_write(buf, GC_OP_ALL, &op, nsp, ns_len, 0);
-    rc = gc_send_call(c, NULL, 0, &rep_len, timeout_ms, &take);
+    gc_req_encode_all(buf, nsp, ns_len, pattern, pat_len + 1);   /* with its NUL */
+    rc = gc_send_call(c, buf, size, NULL, 0, &rep_len, timeout_ms, &take);
     if (rc != 0 || take == NULL) {
-        gc_free(take);
+        actor_buf_free(take);
         return rc != 0 ? rc : -ENOMEM;
     }
     rc = gc_rec_decode(take, rep_len, out, n);
-    gc_free(take);
+    actor_buf_free(take);
     return rc;
 }
 
@@ -1690,151 +1573,6 @@ void
 cache_records_free(cache_record_t *recs)
 {
     gc_free(recs);
-}
-
-/* ------------------------------------------------------------------ */
-/* fetch                                                                */
-
-static void
-gc_fetch_unref(cache_t *c, gc_fetch_t *f)
-{
-    int last;
-
-    pthread_mutex_lock(&c->flock);
-    last = --f->refs == 0;
-    pthread_mutex_unlock(&c->flock);
-    if (last) {
-        gc_free(f->key);
-        free(f->value);   /* from the compute function: C library */
-        gc_free(f);
-    }
-}
-
-static int
-gc_fetch_result(cache_t *c, const char *ns, const void *key, size_t key_len,
-                const gc_fetch_t *f, void *buf, size_t cap, size_t *value_len)
-{
-    if (f->status == GC_FETCH_STORED)
-        return cache_get(c, ns, key, key_len, buf, cap, value_len);
-    if (f->status != 0)
-        return f->status;
-    if (value_len != NULL)
-        *value_len = f->value_len;
-    if (cap > 0)
-        memcpy(buf, f->value, f->value_len < cap ? f->value_len : cap);
-    return f->value_len > cap ? -ENOBUFS : 0;
-}
-
-int
-cache_fetch(cache_t *c, const char *ns, const void *key, size_t key_len,
-            cache_compute_fn compute, void *arg, int64_t ttl_ms, void *buf,
-            size_t cap, size_t *value_len, int timeout_ms)
-{
-    const char *nsp;
-    size_t ns_len, klen;
-    unsigned long hash;
-    unsigned char *kb;
-    gc_fetch_t *f;
-    int64_t ttl;
-    int rc;
-
-    if (value_len != NULL)
-        *value_len = 0;
-    if (!gc_cache_valid(c) || compute == NULL || gc_ns(c, ns, &nsp, &ns_len) != 0 ||
-        !gc_key_ok(key, key_len) || (buf == NULL && cap > 0) || gc_ttl(c, ttl_ms, &ttl) != 0)
-        return -EINVAL;
-    rc = cache_get(c, ns, key, key_len, buf, cap, value_len);
-    if (rc != -ENOENT)
-        return rc;
-
-    kb = gc_compose(NULL, 0, nsp, ns_len, key, key_len, &klen);
-    if (kb == NULL)
-        return -ENOMEM;
-    hash = gc_key_hash(kb, klen);
-    pthread_mutex_lock(&c->flock);
-    for (f = c->inflight; f != NULL; f = f->next)
-        if (f->hash == hash && f->klen == klen && memcmp(f->key, kb, klen) == 0)
-            break;
-    if (f != NULL) {
-        /* Someone computes it: wait for their result. */
-        int64_t deadline = timeout_ms < 0 ? -1 : gc_mono_ns() + (int64_t)timeout_ms * 1000000;
-
-        f->refs++;
-        pthread_mutex_unlock(&c->flock);
-        gc_free(kb);
-        /* Pairs with the store of done = 1 by the computing caller. */
-        while (gc_load_32(&f->done) == 0) {
-            int64_t left = deadline < 0 ? -1 : deadline - gc_mono_ns();
-
-            if (deadline >= 0 && left <= 0) {
-                gc_fetch_unref(c, f);
-                return -ETIMEDOUT;
-            }
-            gc_futex_wait(&f->done, 0, left);
-        }
-        ck_pr_fence_load();
-        rc = gc_fetch_result(c, ns, key, key_len, f, buf, cap, value_len);
-        gc_fetch_unref(c, f);
-        return rc;
-    }
-    f = gc_calloc(1, sizeof(*f));
-    if (f == NULL) {
-        pthread_mutex_unlock(&c->flock);
-        gc_free(kb);
-        return -ENOMEM;
-    }
-    f->key = kb;
-    f->klen = klen;
-    f->hash = hash;
-    f->refs = 1;
-    f->next = c->inflight;
-    c->inflight = f;
-    pthread_mutex_unlock(&c->flock);
-
-    /* A fetch that finished between our miss and our registration has
-     * stored the value: use it rather than compute again. */
-    rc = cache_get(c, ns, key, key_len, buf, cap, value_len);
-    if (rc == 0 || rc == -ENOBUFS) {
-        f->status = GC_FETCH_STORED;
-    } else {
-        void *v = NULL;
-        size_t vl = 0;
-
-        f->status = compute(key, key_len, arg, &v, &vl);
-        if (f->status == 0 && (v == NULL && vl > 0))
-            f->status = -EINVAL;
-        if (f->status == 0) {
-            cache_op_t op = { .kind = CACHE_OP_PUT, .ns = ns, .key = key,
-                              .key_len = key_len, .value = v, .value_len = vl,
-                              .ttl_ms = ttl_ms };
-
-            f->value = v;
-            f->value_len = vl;
-            /* Stored synchronously so a get after the fetch sees it; a
-             * failed store still hands the computed value to every caller. */
-            (void)cache_call(c, &op, timeout_ms);
-        } else {
-            free(v);          /* from the compute function: C library */
-        }
-        rc = gc_fetch_result(c, ns, key, key_len, f, buf, cap, value_len);
-    }
-    pthread_mutex_lock(&c->flock);
-    {
-        gc_fetch_t **pp;
-
-        for (pp = &c->inflight; *pp != NULL; pp = &(*pp)->next)
-            if (*pp == f) {
-                *pp = f->next;
-                break;
-            }
-    }
-    pthread_mutex_unlock(&c->flock);
-    /* The result before done = 1; pairs with the waiters' fence_load. */
-    ck_pr_fence_store();
-    gc_store_32(&f->done, 1);
-    gc_futex_wake(&f->done, INT_MAX);
-    gc_fetch_unref(c, f);
-    return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1861,8 +1599,8 @@ cache_stats(cache_t *c, cache_stats_t *st)
     st->entries = gc_load_64(&c->table.count);
     st->bytes = gc_load_64(&c->table.bytes);
     st->restarts = gc_load_64(&c->restarts);
-    if (c->redis != NULL)
-        gc_redis_stats(c, st);
+    if (c->ops->stats != NULL)
+        c->ops->stats(c->be, st);
     w = gc_worker_get(c);
     st->mailbox_depth = actor_mailbox_depth(w);
     actor_release(w);
@@ -1875,23 +1613,13 @@ cache_txn_get(cache_txn_t *txn, const char *ns, const void *key, size_t key_len,
 {
     const char *nsp;
     size_t ns_len;
-    gc_entry_t *e;
 
     if (value_len != NULL)
         *value_len = 0;
-    if (txn == NULL || gc_ns(txn->c, ns, &nsp, &ns_len) != 0 || !gc_key_ok(key, key_len) ||
-        (buf == NULL && cap > 0))
+    if (txn == NULL || gc_req_ns(&txn->c->cfg, ns, &nsp, &ns_len) != 0 ||
+        !gc_req_key_ok(key, key_len) || (buf == NULL && cap > 0))
         return -EINVAL;
-    if (txn->c->redis != NULL)
-        return gc_redis_txn_get(txn->c, nsp, ns_len, key, key_len, buf, cap, value_len);
-    e = gc_find_live(txn->c, nsp, ns_len, key, key_len, actor_clock_now(txn->c->clock));
-    if (e == NULL)
-        return -ENOENT;
-    if (value_len != NULL)
-        *value_len = e->value_len;
-    if (cap > 0)
-        memcpy(buf, gc_entry_value(e), e->value_len < cap ? e->value_len : cap);
-    return e->value_len > cap ? -ENOBUFS : 0;
+    return txn->c->ops->txn_get(txn->c->be, nsp, ns_len, key, key_len, buf, cap, value_len);
 }
 
 int
@@ -1901,17 +1629,12 @@ cache_txn_put(cache_txn_t *txn, const char *ns, const void *key, size_t key_len,
     const char *nsp;
     size_t ns_len;
     int64_t ttl;
-    gc_entry_t *e;
 
-    if (txn == NULL || gc_ns(txn->c, ns, &nsp, &ns_len) != 0 || !gc_key_ok(key, key_len) ||
-        !gc_value_ok(value, value_len) || gc_ttl(txn->c, ttl_ms, &ttl) != 0)
+    if (txn == NULL || gc_req_ns(&txn->c->cfg, ns, &nsp, &ns_len) != 0 ||
+        !gc_req_key_ok(key, key_len) || !gc_req_value_ok(value, value_len) ||
+        gc_req_ttl(&txn->c->cfg, ttl_ms, &ttl) != 0)
         return -EINVAL;
-    if (txn->c->redis != NULL)
-        return gc_redis_txn_put(txn->c, nsp, ns_len, key, key_len, value, value_len, ttl);
-    e = gc_entry_new(nsp, ns_len, key, key_len, value, value_len, ttl);
-    if (e == NULL)
-        return -ENOMEM;
-    return gc_apply_put(txn->c, e);
+    return txn->c->ops->txn_put(txn->c->be, nsp, ns_len, key, key_len, value, value_len, ttl);
 }
 
 int
@@ -1920,11 +1643,10 @@ cache_txn_delete(cache_txn_t *txn, const char *ns, const void *key, size_t key_l
     const char *nsp;
     size_t ns_len;
 
-    if (txn == NULL || gc_ns(txn->c, ns, &nsp, &ns_len) != 0 || !gc_key_ok(key, key_len))
+    if (txn == NULL || gc_req_ns(&txn->c->cfg, ns, &nsp, &ns_len) != 0 ||
+        !gc_req_key_ok(key, key_len))
         return -EINVAL;
-    if (txn->c->redis != NULL)
-        return gc_redis_txn_delete(txn->c, nsp, ns_len, key, key_len);
-    return gc_apply_delete(txn->c, nsp, ns_len, key, key_len);
+    return txn->c->ops->txn_delete(txn->c->be, nsp, ns_len, key, key_len);
 }
 
 int

@@ -32,7 +32,6 @@ enum gc_msg_kind {
     GC_MSG_CALL = 1,      /* struct gc_call: a synchronous call */
     GC_MSG_CAST,          /* struct gc_cast: bytes for handle_cast */
     GC_MSG_DOWN,          /* struct gc_down: a monitored process exited */
-    GC_MSG_FN,            /* run m->fn inside the worker (module-internal) */
 };
 
 /*
@@ -45,9 +44,6 @@ struct gc_msg {
     uint32_t kind;
     uint32_t tag;
     void (*dispose)(gc_msg_t *m);
-    /* GC_MSG_FN only: called on the worker thread with the process state;
-     * takes ownership of m. */
-    void (*fn)(void *state, gc_msg_t *m);
 };
 
 #define GC_MBOX_CLOSED ((gc_msg_t *)(uintptr_t)1)

@@ -51,7 +51,7 @@ enum gc_call_state {
 typedef struct gc_cast {
     gc_msg_t hdr;
     size_t len;
-    unsigned char data[];
+    max_align_t data[];     /* payload: aligned for whatever the sender puts */
 } gc_cast_t;
 
 /* Keep a thread's call buffers after a call only up to this size. */
@@ -223,8 +223,11 @@ gc_call_complete(gc_call_t *c, int status)
         s = gc_load_32(&c->state);
         if (s == GC_CALL_ABANDONED) {
             /* The caller is gone and will never look at c again: the
-             * record is ours to free (see the file comment). */
+             * record is ours to free (see the file comment), and a reply
+             * that owns resources is disposed of first. */
             ck_pr_fence_acquire();
+            if (c->handled && c->rep_dispose != NULL)
+                c->rep_dispose(c->rep, c->rep_len);
             gc_call_free(c);
             return;
         }
@@ -300,24 +303,33 @@ gc_call_wait(gc_call_t *c, int64_t deadline)
     return 0;
 }
 
+/* Run the request's disposer, once (see actor_call_args_t). */
+static void
+gc_call_req_done(gc_call_t *c)
+{
+    void (*fn)(void *, size_t) = c->req_dispose;
+
+    c->req_dispose = NULL;
+    if (fn != NULL)
+        fn(c->req, c->req_len);
+}
+
 /* Send this thread's record (request already in place) and wait. */
 static int
-gc_call_send(actor_t *a, int (*fn)(actor_t *, void *, gc_call_t *), uint32_t tag,
-             void *rep, size_t rep_cap, size_t *rep_len, int timeout_ms,
-             void **take_rep, int *handled)
+gc_call_send(actor_t *a, const actor_call_args_t *x)
 {
     gc_call_t *c = gc_tls_call;
-    int64_t deadline = gc_deadline_ns(timeout_ms);
+    int64_t deadline = gc_deadline_ns(x->timeout_ms);
     int rc;
 
     c->rep_len = 0;
     c->status = 0;
     c->handled = 0;
-    c->fn = fn;
+    c->req_dispose = x->req_dispose;
+    c->rep_dispose = x->rep_dispose;
     c->hdr.kind = GC_MSG_CALL;
-    c->hdr.tag = tag;
+    c->hdr.tag = x->tag;
     c->hdr.dispose = NULL;
-    c->hdr.fn = NULL;
     /* Plain store: gc_mbox_push's store fence publishes it with the rest. */
     gc_store_32(&c->state, GC_CALL_PENDING);
 
@@ -327,30 +339,32 @@ gc_call_send(actor_t *a, int (*fn)(actor_t *, void *, gc_call_t *), uint32_t tag
         rc = gc_mbox_push_wait(&a->mbox, &c->hdr, deadline);
     else
         rc = gc_mbox_push(&a->mbox, &c->hdr, 0);
-    if (rc != 0)
+    if (rc != 0) {
+        gc_call_req_done(c);   /* never queued: disposed of here */
         return rc;
+    }
     rc = gc_call_wait(c, deadline);
     if (rc != 0) {
         gc_call_forget();
         return rc;
     }
-    if (handled != NULL)
-        *handled = c->handled;
+    if (x->handled != NULL)
+        *x->handled = c->handled;
     if (!c->handled) {
         /* Dropped unhandled at the worker's exit: no reply to hand over. */
         return -ESRCH;
     }
-    if (take_rep != NULL) {
+    if (x->rep_take != NULL) {
         /* Only a handled call's reply changes hands (the buffer would
          * otherwise be whatever an earlier call left in the record). */
-        *take_rep = c->rep;
+        *x->rep_take = c->rep;
         c->rep = NULL;
         c->rep_cap = 0;
-    } else if (rep_cap > 0 && c->rep_len > 0) {
-        memcpy(rep, c->rep, c->rep_len < rep_cap ? c->rep_len : rep_cap);
+    } else if (x->rep_cap > 0 && c->rep_len > 0) {
+        memcpy(x->rep, c->rep, c->rep_len < x->rep_cap ? c->rep_len : x->rep_cap);
     }
-    if (rep_len != NULL)
-        *rep_len = c->rep_len;
+    if (x->rep_len != NULL)
+        *x->rep_len = c->rep_len;
     gc_buf_trim(&c->rep, &c->rep_cap);
     return c->status;
 }
@@ -365,81 +379,75 @@ gc_call_check(actor_t *a)
     return 0;
 }
 
-int
-actor_call(actor_t *a, uint32_t tag, const void *req, size_t req_len, void *rep,
-           size_t rep_cap, size_t *rep_len, int timeout_ms)
+void *
+actor_call_buf(size_t len)
 {
-    void *buf;
+    gc_call_t *c;
+
+    if (len > ACTOR_MSG_MAX || (c = gc_call_get()) == NULL ||
+        gc_buf_reserve(&c->req, &c->req_cap, len ? len : 1) != 0)
+        return NULL;
+    return c->req;
+}
+
+void
+actor_buf_free(void *p)
+{
+    gc_free(p);
+}
+
+int
+actor_call_ex(actor_t *a, const actor_call_args_t *x)
+{
+    gc_call_t *c = NULL;
     int rc;
 
-    if (rep_len != NULL)
-        *rep_len = 0;
-    if (!actor__valid(a) || (req == NULL && req_len > 0) ||
-        (rep == NULL && rep_cap > 0) || req_len > ACTOR_MSG_MAX)
+    if (x == NULL)
         return -EINVAL;
-    if ((rc = gc_call_check(a)) != 0)
+    if (x->rep_len != NULL)
+        *x->rep_len = 0;
+    if (x->rep_take != NULL)
+        *x->rep_take = NULL;
+    if (x->handled != NULL)
+        *x->handled = 0;
+    if (!actor__valid(a) || (x->req == NULL && x->req_len > 0) ||
+        (x->rep == NULL && x->rep_cap > 0) || x->req_len > ACTOR_MSG_MAX)
+        rc = -EINVAL;
+    else
+        rc = gc_call_check(a);
+    if (rc == 0 && (c = gc_call_get()) == NULL)
+        rc = -ENOMEM;
+    if (rc == 0 && x->req != c->req) {
+        /* Copied into the record, unless it was built there in place. */
+        if (gc_buf_reserve(&c->req, &c->req_cap, x->req_len ? x->req_len : 1) != 0)
+            rc = -ENOMEM;
+        else if (x->req_len > 0)
+            memcpy(c->req, x->req, x->req_len);
+    }
+    if (rc != 0) {
+        /* Never queued: the request's resources are disposed of here. */
+        if (x->req_dispose != NULL)
+            x->req_dispose((void *)x->req, x->req_len);
         return rc;
-    buf = actor__call_begin(req_len);
-    if (buf == NULL)
-        return -ENOMEM;
-    if (req_len > 0)
-        memcpy(buf, req, req_len);
-    rc = gc_call_send(a, NULL, tag, rep, rep_cap, rep_len, timeout_ms, NULL, NULL);
+    }
+    c->req_len = x->req_len;
+    rc = gc_call_send(a, x);
     /* After a time-out the record was abandoned to the worker and this
-     * thread has none. */
-    if (gc_tls_call != NULL)
+     * thread has none.  A buffer built in place is kept (for a retry). */
+    if (gc_tls_call != NULL && x->req != (const void *)gc_tls_call->req)
         gc_buf_trim(&gc_tls_call->req, &gc_tls_call->req_cap);
     return rc;
 }
 
-void *
-actor__call_begin(size_t req_len)
-{
-    gc_call_t *c = gc_call_get();
-
-    if (c == NULL || gc_buf_reserve(&c->req, &c->req_cap, req_len ? req_len : 1) != 0)
-        return NULL;
-    c->req_len = req_len;
-    return c->req;
-}
-
 int
-actor__call_end(actor_t *a, int (*fn)(actor_t *, void *, gc_call_t *), void *rep,
-                size_t rep_cap, size_t *rep_len, int timeout_ms, void **take_rep,
-                int *handled)
+actor_call(actor_t *a, uint32_t tag, const void *req, size_t req_len, void *rep,
+           size_t rep_cap, size_t *rep_len, int timeout_ms)
 {
-    int rc;
+    actor_call_args_t x = { .tag = tag, .req = req, .req_len = req_len, .rep = rep,
+                            .rep_cap = rep_cap, .rep_len = rep_len,
+                            .timeout_ms = timeout_ms };
 
-    if (rep_len != NULL)
-        *rep_len = 0;
-    if (take_rep != NULL)
-        *take_rep = NULL;
-    if (handled != NULL)
-        *handled = 0;
-    if (!actor__valid(a) || fn == NULL || gc_tls_call == NULL ||
-        (rep == NULL && rep_cap > 0))
-        return -EINVAL;
-    if ((rc = gc_call_check(a)) != 0)
-        return rc;
-    return gc_call_send(a, fn, 0, rep, rep_cap, rep_len, timeout_ms, take_rep, handled);
-}
-
-void
-actor__on_idle(actor_t *self, void (*fn)(void *state))
-{
-    self->on_idle = fn;
-}
-
-void
-actor__on_drop(actor_t *self, void (*fn)(void *state, gc_msg_t *m))
-{
-    self->on_drop = fn;
-}
-
-void
-actor__on_exit(actor_t *self, void (*fn)(void *state, int reason))
-{
-    self->on_exit = fn;
+    return actor_call_ex(a, &x);
 }
 
 void *
@@ -479,37 +487,74 @@ gc_cast_dispose(gc_msg_t *m)
     gc_free(m);
 }
 
-int
-actor__send(actor_t *a, gc_msg_t *m, int bounded)
+static int
+gc_send(actor_t *a, gc_msg_t *m, int bounded)
 {
     if (gc_load_32(&a->life) >= GC_LIFE_EXITING)
         return -ESRCH;
     return gc_mbox_push(&a->mbox, m, bounded);
 }
 
+void *
+actor_cast_buf(size_t len)
+{
+    gc_cast_t *m;
+
+    if (len > ACTOR_MSG_MAX)
+        return NULL;
+    m = gc_malloc(sizeof(*m) + len);
+    if (m == NULL)
+        return NULL;
+    m->hdr.kind = GC_MSG_CAST;
+    m->hdr.tag = 0;
+    m->hdr.dispose = gc_cast_dispose;
+    m->len = len;
+    return m->data;
+}
+
+static gc_cast_t *
+gc_cast_of(void *buf)
+{
+    return (gc_cast_t *)(void *)((unsigned char *)buf - offsetof(gc_cast_t, data));
+}
+
+void
+actor_cast_buf_free(void *buf)
+{
+    if (buf != NULL)
+        gc_free(gc_cast_of(buf));
+}
+
+int
+actor_cast_send(actor_t *a, uint32_t tag, void *buf)
+{
+    gc_cast_t *m;
+
+    if (!actor__valid(a) || buf == NULL)
+        return -EINVAL;
+    m = gc_cast_of(buf);
+    m->hdr.tag = tag;
+    return gc_send(a, &m->hdr, 1);
+}
+
 int
 actor_cast(actor_t *a, uint32_t tag, const void *data, size_t len)
 {
-    gc_cast_t *m;
+    void *buf;
     int rc;
 
     if (!actor__valid(a) || (data == NULL && len > 0) || len > ACTOR_MSG_MAX)
         return -EINVAL;
     if (gc_load_32(&a->life) >= GC_LIFE_EXITING)
         return -ESRCH;
-    m = gc_malloc(sizeof(*m) + len);
-    if (m == NULL)
+    buf = actor_cast_buf(len);
+    if (buf == NULL)
         return -ENOMEM;
-    m->hdr.kind = GC_MSG_CAST;
-    m->hdr.tag = tag;
-    m->hdr.dispose = gc_cast_dispose;
-    m->hdr.fn = NULL;
-    m->len = len;
     if (len > 0)
-        memcpy(m->data, data, len);
-    rc = actor__send(a, &m->hdr, 1);
+        memcpy(buf, data, len);
+    rc = actor_cast_send(a, tag, buf);
     if (rc != 0)
-        gc_free(m);
+        actor_cast_buf_free(buf);
     return rc;
 }
 
@@ -527,12 +572,12 @@ actor_send_after(actor_t *a, uint64_t delay_ms, uint32_t tag, const void *data,
     if (!actor__valid(a))
         return -EINVAL;
     now = actor_clock_now(a->clock);
-    return actor__send_at(a, delay_ms > UINT64_MAX - now ? UINT64_MAX : now + delay_ms, tag,
+    return actor_send_at(a, delay_ms > UINT64_MAX - now ? UINT64_MAX : now + delay_ms, tag,
                           data, len, ref);
 }
 
 int
-actor__send_at(actor_t *a, uint64_t deadline_ms, uint32_t tag, const void *data,
+actor_send_at(actor_t *a, uint64_t deadline_ms, uint32_t tag, const void *data,
                size_t len, uint64_t *ref)
 {
     gc_timer_t *t;
@@ -646,11 +691,10 @@ gc_monitor_fire(gc_monitor_t *mon, actor_t *target, int reason)
     mon->hdr.kind = GC_MSG_DOWN;
     mon->hdr.tag = 0;
     mon->hdr.dispose = gc_monitor_dispose;
-    mon->hdr.fn = NULL;
     mon->who = actor_retain(target);
     mon->reason = reason;
     mon->watcher = NULL;
-    if (actor__send(watcher, &mon->hdr, 0) != 0)
+    if (gc_send(watcher, &mon->hdr, 0) != 0)
         gc_monitor_dispose(&mon->hdr);
     /* Once queued, the watcher's own exit drains the message, so our
      * reference to it is no longer needed. */
@@ -658,18 +702,27 @@ gc_monitor_fire(gc_monitor_t *mon, actor_t *target, int reason)
 }
 
 /* Drop messages that will never be handled: calls get -ESRCH with
- * handled == 0; module messages go to the on_drop hook when there is one. */
+ * handled == 0 (their request disposed of); casts go to handle_drop first
+ * when the behaviour has one (and init succeeded). */
 static void
-gc_drop_list(actor_t *a, gc_msg_t *m)
+gc_drop_list(actor_t *a, gc_msg_t *m, int state_ok)
 {
     while (m != NULL) {
         gc_msg_t *next = m->next;
 
-        if (m->kind == GC_MSG_CALL)
+        if (m->kind == GC_MSG_CALL) {
+            gc_call_req_done((gc_call_t *)m);
             gc_call_complete((gc_call_t *)m, -ESRCH);
-        else if (m->kind == GC_MSG_FN && a->on_drop != NULL && a->state != NULL)
-            a->on_drop(a->state, m);
-        else if (m->dispose != NULL)
+            m = next;
+            continue;
+        }
+        if (m->kind == GC_MSG_CAST && state_ok && a->b->handle_drop != NULL) {
+            gc_cast_t *cm = (gc_cast_t *)m;
+            actor_msg_view_t v = { m->tag, cm->len ? (const void *)cm->data : NULL, cm->len };
+
+            a->b->handle_drop(a->state, &v);
+        }
+        if (m->dispose != NULL)
             m->dispose(m);
         m = next;
     }
@@ -682,11 +735,9 @@ gc_process_exit(actor_t *a, int reason, int run_terminate)
 
     /* No new sends from here on (they check life, then the closed head). */
     gc_store_32(&a->life, GC_LIFE_EXITING);
-    gc_drop_list(a, gc_mbox_close(&a->mbox));
+    gc_drop_list(a, gc_mbox_close(&a->mbox), run_terminate);
     if (run_terminate && a->b->terminate != NULL)
         a->b->terminate(a->state, reason);
-    if (a->on_exit != NULL)
-        a->on_exit(a->state, reason);
 
     actor__clock_detach(a->clock, a);
     pthread_mutex_lock(&a->tlock);
@@ -823,12 +874,11 @@ gc_dispatch(actor_t *a, gc_msg_t *m)
 
         c->rep_len = 0;
         c->handled = 1;
-        if (c->fn != NULL)
-            st = c->fn(a, a->state, c);
-        else if (b->handle_call != NULL)
+        if (b->handle_call != NULL)
             st = b->handle_call(a->state, &v, (actor_reply_t *)c);
         else
             st = -ENOTSUP;
+        gc_call_req_done(c);
         gc_call_complete(c, st);
         break;
     }
@@ -855,9 +905,6 @@ gc_dispatch(actor_t *a, gc_msg_t *m)
         m->dispose(m);
         break;
     }
-    case GC_MSG_FN:
-        m->fn(a->state, m);
-        break;
     default:
         if (m->dispose != NULL)
             m->dispose(m);
@@ -943,7 +990,7 @@ gc_worker_loop(actor_t *a)
             gc_msg_t *next = m->next;
 
             if (gc_exit_pending(a, &reason)) {
-                gc_drop_list(a, m);
+                gc_drop_list(a, m, 1);
                 return reason;
             }
             gc_dispatch(a, m);
@@ -953,8 +1000,8 @@ gc_worker_loop(actor_t *a)
         /* The batch is done: a module that defers work across messages
          * (the Redis backend's pipeline) finishes it before timers fire
          * and before the worker parks. */
-        if (n > 0 && a->on_idle != NULL)
-            a->on_idle(a->state);
+        if (n > 0 && a->b->handle_idle != NULL)
+            a->b->handle_idle(a->state);
         if (gc_fire_timers(a, &reason) || gc_exit_pending(a, &reason))
             return reason;
         if (n > 0)

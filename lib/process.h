@@ -70,9 +70,6 @@ struct actor {
     char name[ACTOR_NAME_MAX + 1];
     int has_name;
 
-    void (*on_exit)(void *state, int reason);
-    void (*on_idle)(void *state);
-    void (*on_drop)(void *state, gc_msg_t *m);
 
     /* Start handshake. */
     sem_t started;
@@ -97,8 +94,10 @@ typedef struct gc_call {
                              status.  The caller learns "was it handled"
                              from this field, never from status: a handler
                              may return any errno, -ESRCH included. */
-    /* Internal calls run this instead of handle_call. */
-    int (*fn)(actor_t *self, void *state, struct gc_call *c);
+    /* actor_call_args_t's disposers (NULL: none); req_dispose is cleared
+     * once it ran. */
+    void (*req_dispose)(void *req, size_t len);
+    void (*rep_dispose)(void *rep, size_t len);
     unsigned char *req;
     size_t req_len, req_cap;
     unsigned char *rep;
@@ -108,72 +107,6 @@ typedef struct gc_call {
 struct actor_reply {
     gc_call_t call;
 };
-
-/* Internal: deliver m (kind GC_MSG_FN or GC_MSG_CAST) to a's worker.
- * Returns 0, -ESRCH (m still the caller's), -EAGAIN (bounded and full). */
-int actor__send(actor_t *a, gc_msg_t *m, int bounded);
-
-/*
- * Internal synchronous calls in two steps, so that a module can build its
- * request directly in this thread's call record (no copy, no allocation):
- * actor__call_begin returns the record's request buffer of req_len bytes
- * (NULL: -ENOMEM); actor__call_end sends it to a, running fn(self, state,
- * call) on the worker instead of handle_call, with actor_call's timeout and
- * late-reply rules.  The buffer keeps its contents across several
- * actor__call_end on the same thread (a retry after the worker exited),
- * until the next actor__call_begin or a time-out.  With take_rep non-NULL
- * the reply buffer is handed over in *take_rep (caller frees it with
- * gc_free) instead of being copied to rep; it is handed over only when fn
- * ran (*handled == 1), and *take_rep is NULL otherwise.  *handled (when
- * not NULL) is 1 when fn ran on the worker and 0 when the request was never
- * handled (the process had exited, or exited before taking it): only then
- * is it safe to send the same request again.  Returns fn's result or
- * actor_call's errors.
- */
-void *actor__call_begin(size_t req_len);
-int actor__call_end(actor_t *a, int (*fn)(actor_t *, void *, gc_call_t *),
-                    void *rep, size_t rep_cap, size_t *rep_len, int timeout_ms,
-                    void **take_rep, int *handled);
-
-/* The request bytes of a call, for fn. */
-static inline const void *
-actor__call_req(const gc_call_t *c, size_t *len)
-{
-    *len = c->req_len;
-    return c->req;
-}
-
-/*
- * From init only: run fn(state, reason) on the worker thread when the
- * process exits, after terminate, whatever the reason (also after a failed
- * init, when terminate does not run).
- * For module bookkeeping that must happen even when terminate is skipped.
- */
-void actor__on_exit(actor_t *self, void (*fn)(void *state, int reason));
-
-/*
- * From init only: when the process exits with GC_MSG_FN messages still
- * queued, run fn(state, m) on the worker thread for each instead of
- * m->dispose(m); fn owns m (and disposes of it).  For modules that must
- * account for messages that were never handled (lost casts).
- */
-void actor__on_drop(actor_t *self, void (*fn)(void *state, gc_msg_t *m));
-
-/*
- * From init only: run fn(state) on the worker thread after each batch of
- * messages it took from its mailbox, before due timers fire and before it
- * parks.  For modules that defer work across messages (a pipeline).
- */
-void actor__on_idle(actor_t *self, void (*fn)(void *state));
-
-/*
- * actor_send_after with an absolute deadline on a's clock.  For a deadline
- * that is already known (an entry's expiry): computing a delay from one
- * clock reading and letting actor_send_after add it to a later one would
- * let the timer drift past the deadline when the clock moves in between.
- */
-int actor__send_at(actor_t *a, uint64_t deadline_ms, uint32_t tag, const void *data,
-                   size_t len, uint64_t *ref);
 
 /* 1 when a looks like a live handle (magic intact). */
 int actor__valid(const actor_t *a);

@@ -21,8 +21,12 @@ fail() { echo "check-embed: $*" >&2; exit 1; }
 # The command line that compiles the first source whose object path
 # matches $2, from the compile database in build dir $1.
 compile_cmd() {
-  grep '"command":' "$1/compile_commands.json" | grep -m1 -e "$2" ||
-    fail "$1: no compile command matching $2"
+  # No grep -m1 in the pipe: quitting early would SIGPIPE the first grep,
+  # which pipefail turns into a failure when the database is large.
+  local line
+  line=$(grep '"command":' "$1/compile_commands.json" | grep -e "$2" | sed -n 1p) || true
+  [ -n "$line" ] || fail "$1: no compile command matching $2"
+  printf '%s\n' "$line"
 }
 
 for mode in subdirectory fetchcontent; do

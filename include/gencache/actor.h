@@ -113,6 +113,14 @@ typedef struct actor_info {
  *     kill still frees it (keep terminate short on ACTOR_KILLED).  Not run
  *     when init failed (init cleans up after itself).
  *
+ * handle_idle(state): runs after each batch of messages the process took
+ *     from its mailbox, before due timers fire and before it parks: for
+ *     work deferred across messages (flushing a pipeline).  Optional.
+ * handle_drop(state, msg): the process is exiting with this cast still
+ *     queued: it will never be handled.  For accounting (telling the sender
+ *     its message was lost); msg is valid during the callback only.  Runs
+ *     before terminate.  Optional (dropped casts are then just freed).
+ *
  * A callback stops its own process with actor_exit(self, reason); the stop
  * takes effect when the callback returns.
  */
@@ -122,6 +130,8 @@ typedef struct actor_behaviour {
     void (*handle_cast)(void *state, const actor_msg_view_t *msg);
     void (*handle_info)(void *state, const actor_info_t *info);
     void (*terminate)(void *state, int reason);
+    void (*handle_idle)(void *state);
+    void (*handle_drop)(void *state, const actor_msg_view_t *msg);
 } actor_behaviour_t;
 
 /* Options for actor_start; a zeroed struct (or NULL) gives the defaults. */
@@ -184,6 +194,70 @@ GC_EXPORT int actor_call(actor_t *a, uint32_t tag, const void *req, size_t req_l
                          void *rep, size_t rep_cap, size_t *rep_len, int timeout_ms);
 
 /*
+ * The full form of a call: the one request protocol of the library (caches
+ * and supervisors use it through this same API).  Zero-initialise and set
+ * what you need; actor_call(a, tag, req, len, rep, cap, rep_len, timeout)
+ * is actor_call_ex with just those fields.
+ *
+ *   req / req_len   the request bytes, copied into this thread's call record
+ *                   before the call waits; if req is the buffer returned by
+ *                   actor_call_buf on this thread, nothing is copied (build a
+ *                   large request in place).
+ *   req_dispose     optional: the request owns resources (references): the
+ *                   library runs req_dispose(req, req_len) exactly once,
+ *                   after handle_call returned or when the request is
+ *                   dropped unhandled (on the process's thread), or on the
+ *                   calling thread when it was never queued.  The caller
+ *                   must not release them itself once the call is made.
+ *   rep / rep_cap / rep_len   as actor_call.
+ *   rep_take        optional: instead of a copy into rep, the whole reply
+ *                   buffer is handed over in *rep_take (free it with
+ *                   actor_buf_free), only when handle_call ran and the call
+ *                   returned its result; NULL otherwise.
+ *   rep_dispose     optional: the reply owns resources (a reference handed
+ *                   to the caller): when nobody will read it (the caller
+ *                   timed out first), the library runs rep_dispose(rep,
+ *                   rep_len) on the process's thread before freeing it.
+ *   handled         optional out: 1 when handle_call ran, 0 when it did not
+ *                   (the process had exited, or exited first).  Only then is
+ *                   it safe to send the same request elsewhere: this is
+ *                   known from the call's own state, never from its result,
+ *                   so handle_call may return any errno, -ESRCH included.
+ *   timeout_ms      as actor_call.
+ *
+ * Returns what actor_call returns.  Any thread but a's own.
+ */
+typedef struct actor_call_args {
+    uint32_t tag;
+    const void *req;
+    size_t req_len;
+    void (*req_dispose)(void *req, size_t len);
+    void *rep;
+    size_t rep_cap;
+    size_t *rep_len;
+    void **rep_take;
+    void (*rep_dispose)(void *rep, size_t len);
+    int *handled;
+    int timeout_ms;
+} actor_call_args_t;
+
+GC_EXPORT int actor_call_ex(actor_t *a, const actor_call_args_t *args);
+
+/*
+ * This thread's request buffer, of at least len bytes, for building a
+ * request in place before actor_call_ex (req = the returned pointer): the
+ * call then copies nothing.  Valid until the next actor_call_buf,
+ * actor_call or actor_call_ex on this thread that sends a different buffer,
+ * and across several actor_call_ex of the same buffer (a retry).  NULL on
+ * -ENOMEM (or len > ACTOR_MSG_MAX).  The library owns it; never free it.
+ */
+GC_EXPORT void *actor_call_buf(size_t len);
+
+/* Free a buffer the library handed over (actor_call_args_t.rep_take).
+ * NULL is ignored. */
+GC_EXPORT void actor_buf_free(void *p);
+
+/*
  * Inside handle_call: set the reply to a copy of (data, len).  Returns 0,
  * -EINVAL (reply NULL, data NULL with len > 0, len > ACTOR_MSG_MAX) or
  * -ENOMEM.  May be called again; the last reply wins.
@@ -207,6 +281,20 @@ GC_EXPORT void *actor_reply_buf(actor_reply_t *reply, size_t len);
 GC_EXPORT int actor_cast(actor_t *a, uint32_t tag, const void *data, size_t len);
 
 /*
+ * Casts built in place, so a large cast is copied once: actor_cast_buf
+ * returns a message of len payload bytes (NULL: -ENOMEM, or len >
+ * ACTOR_MSG_MAX), owned by the caller, who fills it and sends it with
+ * actor_cast_send (0: queued, the message is the process's now; on an error
+ * it is still the caller's: send it again or free it with
+ * actor_cast_buf_free).  actor_cast_send returns actor_cast's errors; a
+ * message may be allocated long before it is sent (to report an event
+ * later without allocating then).  Any thread.
+ */
+GC_EXPORT void *actor_cast_buf(size_t len);
+GC_EXPORT int actor_cast_send(actor_t *a, uint32_t tag, void *buf);
+GC_EXPORT void actor_cast_buf_free(void *buf);
+
+/*
  * Arrange for handle_info(ACTOR_INFO_TIMER) with (tag, data) to run on a after
  * delay_ms of a's clock.  The bytes are copied.  On success stores the timer's
  * ref in *ref (when not NULL).  Returns 0, -EINVAL, -ESRCH, -ENOMEM.
@@ -214,6 +302,15 @@ GC_EXPORT int actor_cast(actor_t *a, uint32_t tag, const void *data, size_t len)
  */
 GC_EXPORT int actor_send_after(actor_t *a, uint64_t delay_ms, uint32_t tag,
                                const void *data, size_t len, uint64_t *ref);
+
+/*
+ * actor_send_after with an absolute deadline on a's clock (actor_clock_now
+ * units): for a deadline already known (an entry's expiry), which a delay
+ * computed from one clock reading and added to a later one would let drift.
+ * Same results as actor_send_after.
+ */
+GC_EXPORT int actor_send_at(actor_t *a, uint64_t deadline_ms, uint32_t tag,
+                            const void *data, size_t len, uint64_t *ref);
 
 /*
  * Cancel a timer.  Returns 0 when the timer was cancelled before it fired,

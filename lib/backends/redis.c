@@ -46,19 +46,19 @@
  * value without the header (written by another client) is read as is.
  */
 #define _GNU_SOURCE
-#include "redis.h"
+#include "cache_backend.h"
 #include "glob.h"
 #include "records.h"
 
 #include "alloc.h"
 #include "atomic.h"
 #include "park.h"
-#include "process.h"
 
 #include <hiredis/hiredis.h>
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,8 +105,9 @@ static const char rd_ttl_script[] =
 
 /* One reply owed on `cmd` by a pipelined cast. */
 typedef struct rd_pend {
-    gc_entry_t *e;        /* delete: an entry carrying the key to drop
-                             again when the reply comes; put: NULL */
+    unsigned char *key;   /* delete: the key (ns NUL key, gc_malloc'ed) to
+                             drop again when the reply comes; put: NULL */
+    size_t klen;
     int is_put;
     uint32_t sender;      /* the cast's sender, told of a loss or an error
                              reply by its next cache_sync */
@@ -115,8 +116,8 @@ typedef struct rd_pend {
 /* What the listener sends the worker. */
 enum { RD_INV_KEYS = 1, RD_INV_ALL = 2, RD_INV_DOWN = 3 };
 
+/* The payload of a listener message (gc_host_msg_send, tag RD_MSG_INVAL). */
 typedef struct rd_inval_msg {
-    gc_msg_t hdr;
     uint32_t gen;         /* connection generation it came from */
     int kind;
     size_t n;             /* RD_INV_KEYS: keys that follow, each as
@@ -124,15 +125,23 @@ typedef struct rd_inval_msg {
     max_align_t data[];
 } rd_inval_msg_t;
 
-struct gc_redis {
+/* Timer and message tags (gc_host_timer, gc_host_msg_send). */
+enum { RD_TIMER_RECONNECT = 1, RD_TIMER_FLUSH = 2, RD_TIMER_PING = 3 };
+enum { RD_MSG_INVAL = 1 };
+
+typedef struct gc_backend gc_redis_t;
+
+struct gc_backend {
     /* Configuration: set by gc_redis_new, read-only afterwards. */
     char *host, *user, *pass, *prefix;
     size_t prefix_len;
     int port, db, connect_ms, io_ms, near, serve_stale, backoff_max, down_limit;
     int64_t near_ttl;
 
+    gc_host_t *h;             /* the cache (cache_backend.h's host side) */
+
     /* Worker thread only. */
-    cache_t *c;
+    uint32_t cur_sender;      /* sender of the cast being applied (0: a call) */
     redisContext *cmd, *sub;
     pthread_t listener;
     int listening;
@@ -144,8 +153,8 @@ struct gc_redis {
     size_t npend, pcap;
     size_t pdone;             /* pend[0..pdone) already read back */
     size_t psent;             /* pend[..psent) written to the socket */
-    int flush_armed;          /* a GC_TAG_REDIS_FLUSH timer is set */
-    int ping_armed;           /* a GC_TAG_REDIS_PING timer is set */
+    int flush_armed;          /* a RD_TIMER_FLUSH timer is set */
+    int ping_armed;           /* a RD_TIMER_PING timer is set */
     int ping_ms;              /* health-check period of `cmd` */
     rd_inval_msg_t *down_msg; /* the listener's DOWN message, preallocated */
     int down_used;            /* the listener took down_msg */
@@ -171,8 +180,8 @@ rd_strdup(const char *s)
     return p;
 }
 
-void
-gc_redis_free(gc_redis_t *r)
+static void
+rd_destroy(gc_backend_t *r)
 {
     if (r == NULL)
         return;
@@ -186,9 +195,10 @@ gc_redis_free(gc_redis_t *r)
     gc_free(r);
 }
 
-int
-gc_redis_new(const cache_redis_opts_t *o, gc_redis_t **out)
+static int
+rd_create(const cache_opts_t *opts, gc_host_t *h, gc_backend_t **out)
 {
+    const cache_redis_opts_t *o = opts->redis;
     const char *host = o->host != NULL ? o->host : "127.0.0.1";
     const char *prefix = o->prefix != NULL ? o->prefix : "gencache:";
     gc_redis_t *r;
@@ -204,13 +214,14 @@ gc_redis_new(const cache_redis_opts_t *o, gc_redis_t **out)
     r = gc_calloc(1, sizeof(*r));
     if (r == NULL)
         return -ENOMEM;
+    r->h = h;
     r->host = rd_strdup(host);
     r->prefix = rd_strdup(prefix);
     r->user = o->username != NULL ? rd_strdup(o->username) : NULL;
     r->pass = o->password != NULL ? rd_strdup(o->password) : NULL;
     if (r->host == NULL || r->prefix == NULL || (o->username != NULL && r->user == NULL) ||
         (o->password != NULL && r->pass == NULL)) {
-        gc_redis_free(r);
+        rd_destroy(r);
         return -ENOMEM;
     }
     r->prefix_len = strlen(prefix);
@@ -235,18 +246,16 @@ gc_redis_new(const cache_redis_opts_t *o, gc_redis_t **out)
     return 0;
 }
 
-int
-gc_redis_connected(const cache_t *c)
+static int
+rd_ready_hint(const gc_backend_t *r)
 {
     /* Pairs with the stores in rd_connect / rd_down (a hint: racy). */
-    return gc_load_64(&c->redis->connected) != 0;
+    return gc_load_64(&r->connected) != 0;
 }
 
-void
-gc_redis_stats(const cache_t *c, cache_stats_t *st)
+static void
+rd_stats(const gc_backend_t *r, cache_stats_t *st)
 {
-    gc_redis_t *r = c->redis;
-
     /* Single-writer counters stored atomically by the worker. */
     st->remote_reads = gc_load_64(&r->remote_reads);
     st->remote_errors = gc_load_64(&r->remote_errors);
@@ -257,6 +266,14 @@ gc_redis_stats(const cache_t *c, cache_stats_t *st)
 
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                        */
+
+/* The worker is the only writer of the backend's counters; the store is
+ * atomic for cache_stats (gc_load_64 in rd_stats). */
+static void
+gc_stat_inc(uint64_t *p, uint64_t n)
+{
+    gc_store_64(p, *p + n);
+}
 
 static uint64_t
 rd_now(void)
@@ -323,41 +340,44 @@ rd_unwrap(const redisReply *s, const unsigned char **v, size_t *len)
     }
 }
 
-/* Remove the near-cache entry with composite key (comp, len), if any. */
+/* Remove the near-cache entry with composite key (comp, len: ns NUL key,
+ * as invalidations and owed deletes carry it), if any; 1 if one was there. */
 static int
-rd_near_drop(cache_t *c, const unsigned char *comp, size_t len)
+rd_near_drop(gc_redis_t *r, const unsigned char *comp, size_t len)
 {
-    gc_key_t k = { gc_key_hash(comp, len), comp, len };
-    gc_entry_t *e = gc_table_find(&c->table, &k);
+    const unsigned char *nul = memchr(comp, '\0', len);
+    int expired = 0;
 
-    if (e == NULL)
-        return 0;
-    gc_table_remove(&c->table, e);
-    return 1;
+    if (nul == NULL || nul == comp || (size_t)(nul - comp) + 1 >= len)
+        return 0;   /* not one of ours */
+    return gc_host_drop(r->h, (const char *)comp, (size_t)(nul - comp), nul + 1,
+                        len - (size_t)(nul - comp) - 1, &expired) == 0 || expired;
 }
 
-/* Insert e in the near-cache, its deadline min(ttl, near_ttl) from
- * sent_ms (ttl 0: none).  e is ours. */
+/* The same by parts. */
 static void
-rd_near_put(cache_t *c, gc_entry_t *e, int64_t ttl, uint64_t sent_ms)
+rd_near_forget(gc_redis_t *r, const char *ns, size_t ns_len, const void *key, size_t key_len)
 {
-    gc_redis_t *r = c->redis;
+    (void)gc_host_drop(r->h, ns, ns_len, key, key_len, NULL);
+}
 
-    if (!r->near) {
-        gc_entry_free(e);
+/* Keep (ns, key, value) in the near-cache, its deadline min(ttl, near_ttl)
+ * from sent_ms (ttl 0: none). */
+static void
+rd_near_put(gc_redis_t *r, const char *ns, size_t ns_len, const void *key, size_t key_len,
+            const void *value, size_t value_len, int64_t ttl, uint64_t sent_ms)
+{
+    size_t max = gc_host_max_bytes(r->h);
+
+    if (!r->near)
         return;
-    }
-    e->ttl_ms = ttl > 0 && ttl < r->near_ttl ? ttl : r->near_ttl;
-    if (c->max_bytes != 0 && gc_entry_record_bytes(e) > c->max_bytes) {
-        /* Too big to keep near: make sure no older copy stays. */
-        rd_near_drop(c, e->key.bytes, e->key.len);
-        gc_entry_free(e);
+    ttl = ttl > 0 && ttl < r->near_ttl ? ttl : r->near_ttl;
+    /* If the insert fails (too big to keep near, or no memory), no older
+     * copy may stay in its place: drop it first.  (An insert replaces.) */
+    rd_near_forget(r, ns, ns_len, key, key_len);
+    if (max != 0 && key_len + value_len > max)
         return;
-    }
-    /* If the insert fails (-ENOMEM: e is then freed), no older copy may
-     * stay in its place: drop it first.  (An insert would replace it.) */
-    rd_near_drop(c, e->key.bytes, e->key.len);
-    (void)gc_cache_insert(c, e, sent_ms);
+    (void)gc_host_put(r->h, ns, ns_len, key, key_len, value, value_len, ttl, sent_ms);
 }
 
 /* ------------------------------------------------------------------ */
@@ -410,18 +430,10 @@ fail:
     return NULL;
 }
 
-static void
-rd_inval_dispose(gc_msg_t *m)
-{
-    gc_free(m);
-}
-
-static void rd_inval_fn(void *state, gc_msg_t *m);
-
 /* Build and send one listener message; failures drop it (the worker then
  * misses one report: see the file comment on why DOWN matters most). */
 static void
-rd_listener_send(gc_redis_t *r, actor_t *self, uint32_t gen, int kind, const redisReply *keys)
+rd_listener_send(gc_redis_t *r, uint32_t gen, int kind, const redisReply *keys)
 {
     size_t i, size = 0, n = 0;
     rd_inval_msg_t *m;
@@ -435,13 +447,9 @@ rd_listener_send(gc_redis_t *r, actor_t *self, uint32_t gen, int kind, const red
         size += sizeof(size_t) + (size_t)k->len - r->prefix_len;
         n++;
     }
-    m = gc_malloc(sizeof(*m) + size);
+    m = gc_host_msg_buf(sizeof(*m) + size);
     if (m == NULL)
         return;
-    memset(&m->hdr, 0, sizeof(m->hdr));
-    m->hdr.kind = GC_MSG_FN;
-    m->hdr.fn = rd_inval_fn;
-    m->hdr.dispose = rd_inval_dispose;
     m->gen = gen;
     m->kind = kind;
     m->n = n;
@@ -457,20 +465,20 @@ rd_listener_send(gc_redis_t *r, actor_t *self, uint32_t gen, int kind, const red
         memcpy(p + sizeof(len), k->str + r->prefix_len, len);
         p += sizeof(len) + len;
     }
-    if (actor__send(self, &m->hdr, 0) != 0)
-        gc_free(m);
+    if (gc_host_msg_send(r->h, RD_MSG_INVAL, m) != 0)
+        gc_host_msg_free(m);
 }
 
 /*
- * The listener thread: blocks on `sub` and forwards invalidations.  It reads
- * r->sub, r->c->self and r->gen, all written before pthread_create and not
- * changed until rd_close has joined it.
+ * The listener thread: blocks on `sub` and forwards invalidations to the
+ * worker (gc_host_msg_send).  It reads r->sub, r->h, r->prefix and r->gen,
+ * all written before pthread_create and not changed until rd_close has
+ * joined it.
  */
 static void *
 rd_listener_main(void *arg)
 {
     gc_redis_t *r = arg;
-    actor_t *self = r->c->self;
     uint32_t gen = r->gen;
 
     for (;;) {
@@ -485,8 +493,8 @@ rd_listener_main(void *arg)
                 rd_inval_msg_t *m = r->down_msg;
 
                 r->down_used = 1;   /* read by the worker after the join */
-                if (actor__send(self, &m->hdr, 0) != 0)
-                    gc_free(m);
+                if (gc_host_msg_send(r->h, RD_MSG_INVAL, m) != 0)
+                    gc_host_msg_free(m);
             }
             return NULL;
         }
@@ -496,9 +504,9 @@ rd_listener_main(void *arg)
             const redisReply *payload = rep->element[2];
 
             if (payload->type == REDIS_REPLY_ARRAY)
-                rd_listener_send(r, self, gen, RD_INV_KEYS, payload);
+                rd_listener_send(r, gen, RD_INV_KEYS, payload);
             else if (payload->type == REDIS_REPLY_NIL)
-                rd_listener_send(r, self, gen, RD_INV_ALL, NULL); /* FLUSHALL */
+                rd_listener_send(r, gen, RD_INV_ALL, NULL); /* FLUSHALL */
         }
         freeReplyObject(rep);
     }
@@ -516,7 +524,7 @@ rd_close(gc_redis_t *r)
         r->listening = 0;
     }
     if (r->down_msg != NULL && !r->down_used)
-        gc_free(r->down_msg);
+        gc_host_msg_free(r->down_msg);
     r->down_msg = NULL;
     r->down_used = 0;
     if (r->sub != NULL)
@@ -528,9 +536,8 @@ rd_close(gc_redis_t *r)
 
 /* Open both connections and start tracking.  0 or -ENOTCONN. */
 static int
-rd_connect(cache_t *c)
+rd_connect(gc_redis_t *r)
 {
-    gc_redis_t *r = c->redis;
     redisReply *rep;
     long long id = 0;
     char idbuf[32], dbbuf[16];
@@ -587,11 +594,9 @@ rd_connect(cache_t *c)
     r->gen++;
     gc_store_32(&r->stopping, 0);  /* read by the listener after create */
     if (r->near) {
-        if ((r->down_msg = gc_calloc(1, sizeof(*r->down_msg))) == NULL)
+        if ((r->down_msg = gc_host_msg_buf(sizeof(*r->down_msg))) == NULL)
             goto fail;
-        r->down_msg->hdr.kind = GC_MSG_FN;
-        r->down_msg->hdr.fn = rd_inval_fn;
-        r->down_msg->hdr.dispose = rd_inval_dispose;
+        r->down_msg->n = 0;
         r->down_msg->gen = r->gen;
         r->down_msg->kind = RD_INV_DOWN;
         r->down_used = 0;
@@ -600,7 +605,7 @@ rd_connect(cache_t *c)
         r->listening = 1;
     }
     /* Whatever the near-cache holds predates this connection's reports. */
-    gc_table_clear(&c->table);
+    gc_host_clear(r->h);
     r->up = 1;
     /* Pairs with the loads in gc_redis_stats and gc_redis_connected. */
     gc_store_64(&r->connected, 1);
@@ -609,7 +614,7 @@ rd_connect(cache_t *c)
     r->ever_up = 1;
     r->backoff = RD_BACKOFF_MIN_MS;
     if (r->near && !r->ping_armed &&
-        actor_send_after(c->self, (uint64_t)r->ping_ms, GC_TAG_REDIS_PING, NULL, 0, NULL) == 0)
+        gc_host_timer(r->h, (uint64_t)r->ping_ms, RD_TIMER_PING) == 0)
         r->ping_armed = 1;
     return 0;
 fail:
@@ -618,26 +623,23 @@ fail:
 }
 
 static void
-rd_arm(cache_t *c)
+rd_arm(gc_redis_t *r)
 {
-    gc_redis_t *r = c->redis;
-
     if (r->timer_armed)
         return;
-    if (actor_send_after(c->self, (uint64_t)r->backoff, GC_TAG_RECONNECT, NULL, 0, NULL) == 0)
+    if (gc_host_timer(r->h, (uint64_t)r->backoff, RD_TIMER_RECONNECT) == 0)
         r->timer_armed = 1;
 }
 
 /* Replies owed by pipelined casts are lost with the connection. */
 static void
-rd_fail_pending(cache_t *c)
+rd_fail_pending(gc_redis_t *r)
 {
-    gc_redis_t *r = c->redis;
     size_t i;
 
     for (i = r->pdone; i < r->npend; i++) {
-        gc_entry_free(r->pend[i].e);
-        gc_cast_lost(c, r->pend[i].sender, 1);
+        gc_free(r->pend[i].key);
+        gc_host_cast_lost(r->h, r->pend[i].sender, 1);
     }
     if (r->npend > r->pdone)
         gc_stat_inc(&r->remote_errors, r->npend - r->pdone);
@@ -676,59 +678,53 @@ rd_sigpipe_drain(void)
 
 /* The link is gone (or unusable): close, forget, and start reconnecting. */
 static void
-rd_down(cache_t *c)
+rd_down(gc_redis_t *r)
 {
-    gc_redis_t *r = c->redis;
-
     rd_sigpipe_drain();
     if (!r->up)
         return;
     r->up = 0;
     rd_close(r);
-    rd_fail_pending(c);
+    rd_fail_pending(r);
     if (!r->serve_stale)
-        gc_table_clear(&c->table);
+        gc_host_clear(r->h);
     /* After the clear: a reader that sees connected == 0 no longer finds
      * a near copy (pairs with the load in gc_redis_stats). */
     gc_store_64(&r->connected, 0);
     r->down_since = rd_now();
     r->backoff = RD_BACKOFF_MIN_MS;
-    rd_arm(c);
+    rd_arm(r);
 }
 
 /* Read the reply of a synchronous command from `cmd`; on a transport
  * failure the command counts as failed and the link goes down. */
 static int
-rd_read(cache_t *c, redisReply **out)
+rd_read(gc_redis_t *r, redisReply **out)
 {
-    gc_redis_t *r = c->redis;
-
     *out = NULL;
     if (redisGetReply(r->cmd, (void **)out) != REDIS_OK || *out == NULL) {
         *out = NULL;
         gc_stat_inc(&r->remote_errors, 1);
-        rd_down(c);
+        rd_down(r);
         return -ECONNRESET;
     }
     return 0;
 }
 
 static int
-rd_is_error(cache_t *c, const redisReply *rep)
+rd_is_error(gc_redis_t *r, const redisReply *rep)
 {
     if (rep->type != REDIS_REPLY_ERROR)
         return 0;
-    gc_stat_inc(&c->redis->remote_errors, 1);
+    gc_stat_inc(&r->remote_errors, 1);
     return 1;
 }
 
 /* Read the owed replies of pend[pdone..upto), applying what each
  * confirms.  0 or -ECONNRESET (the link is then down). */
 static int
-rd_read_owed(cache_t *c, size_t upto)
+rd_read_owed(gc_redis_t *r, size_t upto)
 {
-    gc_redis_t *r = c->redis;
-
     /* Replies come back in order, and their near-cache effects are applied
      * in that order: a put then a delete of one key leaves it absent. */
     while (r->up && r->pdone < upto) {
@@ -736,23 +732,23 @@ rd_read_owed(cache_t *c, size_t upto)
         redisReply *rep = NULL;
 
         if (redisGetReply(r->cmd, (void **)&rep) != REDIS_OK || rep == NULL) {
-            rd_down(c);           /* rd_fail_pending counts pend[pdone..) */
+            rd_down(r);           /* rd_fail_pending counts pend[pdone..) */
             return -ECONNRESET;
         }
-        if (rd_is_error(c, rep)) {
-            gc_cast_failed(c, p->sender, 1);
-            if (p->e != NULL && !p->is_put)
-                rd_near_drop(c, p->e->key.bytes, p->e->key.len);
-            gc_entry_free(p->e);
+        if (rd_is_error(r, rep)) {
+            gc_host_cast_failed(r->h, p->sender, 1);
+            if (p->key != NULL && !p->is_put)
+                rd_near_drop(r, p->key, p->klen);
+            gc_free(p->key);
         } else if (p->is_put) {
-            gc_stat_inc(&c->puts, 1);
+            gc_host_count(r->h, GC_STAT_PUTS, 1);
         } else {
             if (rep->type == REDIS_REPLY_INTEGER && rep->integer > 0)
-                gc_stat_inc(&c->deletes, 1);
-            rd_near_drop(c, p->e->key.bytes, p->e->key.len);
-            gc_entry_free(p->e);
+                gc_host_count(r->h, GC_STAT_DELETES, 1);
+            rd_near_drop(r, p->key, p->klen);
+            gc_free(p->key);
         }
-        p->e = NULL;
+        p->key = NULL;
         r->pdone++;
         freeReplyObject(rep);
     }
@@ -761,11 +757,9 @@ rd_read_owed(cache_t *c, size_t upto)
 
 /* Read every reply the pipeline owes (sending what is appended first). */
 static int
-rd_drain(cache_t *c)
+rd_drain(gc_redis_t *r)
 {
-    gc_redis_t *r = c->redis;
-
-    if (rd_read_owed(c, r->npend) != 0)
+    if (rd_read_owed(r, r->npend) != 0)
         return -ECONNRESET;
     r->npend = r->pdone = r->psent = 0;
     r->pbytes = 0;
@@ -780,20 +774,19 @@ rd_drain(cache_t *c)
  * batches are owed at a time.
  */
 static void
-rd_overlap(cache_t *c)
+rd_overlap(gc_redis_t *r)
 {
-    gc_redis_t *r = c->redis;
     size_t prev = r->psent;
     int done = 0;
 
     while (!done) {
         if (redisBufferWrite(r->cmd, &done) != REDIS_OK) {
-            rd_down(c);
+            rd_down(r);
             return;
         }
     }
     r->psent = r->npend;
-    if (rd_read_owed(c, prev) != 0)
+    if (rd_read_owed(r, prev) != 0)
         return;
     /* Keep pend[] from growing under an endless stream of casts. */
     if (r->pdone > 0) {
@@ -806,21 +799,17 @@ rd_overlap(cache_t *c)
 
 /* After appending a cast: send or read back as the bounds require. */
 static void
-rd_after_append(cache_t *c)
+rd_after_append(gc_redis_t *r)
 {
-    gc_redis_t *r = c->redis;
-
     if (r->pbytes >= RD_PIPE_BYTES)
-        (void)rd_drain(c);
+        (void)rd_drain(r);
     else if (r->npend - r->psent >= RD_PIPE_BATCH)
-        rd_overlap(c);
+        rd_overlap(r);
 }
 
 static int
-rd_pend_push(cache_t *c, gc_entry_t *e, int is_put)
+rd_pend_push(gc_redis_t *r, unsigned char *key, size_t klen, int is_put)
 {
-    gc_redis_t *r = c->redis;
-
     if (r->npend == r->pcap) {
         size_t n = r->pcap ? r->pcap * 2 : 64;
         rd_pend_t *p = gc_malloc(n * sizeof(*p));
@@ -833,9 +822,10 @@ rd_pend_push(cache_t *c, gc_entry_t *e, int is_put)
         r->pend = p;
         r->pcap = n;
     }
-    r->pend[r->npend].e = e;
+    r->pend[r->npend].key = key;
+    r->pend[r->npend].klen = klen;
     r->pend[r->npend].is_put = is_put;
-    r->pend[r->npend].sender = c->cur_sender;
+    r->pend[r->npend].sender = r->cur_sender;
     r->npend++;
     return 0;
 }
@@ -926,7 +916,7 @@ rd_append_set(gc_redis_t *r, const char *ns, size_t ns_len, const void *key,
 /* Send everything appended and read `n` replies into reps[] (the caller
  * frees them).  Earlier pipelined replies are drained first. */
 static int
-rd_collect(cache_t *c, redisReply **reps, size_t n)
+rd_collect(gc_redis_t *r, redisReply **reps, size_t n)
 {
     size_t i;
     int rc = 0;
@@ -934,7 +924,7 @@ rd_collect(cache_t *c, redisReply **reps, size_t n)
     for (i = 0; i < n; i++)
         reps[i] = NULL;
     for (i = 0; i < n && rc == 0; i++)
-        rc = rd_read(c, &reps[i]);
+        rc = rd_read(r, &reps[i]);
     if (rc != 0) {
         for (i = 0; i < n; i++) {
             if (reps[i] != NULL)
@@ -947,31 +937,22 @@ rd_collect(cache_t *c, redisReply **reps, size_t n)
 
 /* Ready for a synchronous command: connected, nothing owed. */
 static int
-rd_ready(cache_t *c)
+rd_ready(gc_redis_t *r)
 {
-    if (!c->redis->up) {
-        rd_arm(c);   /* in case arming failed for lack of memory */
+    if (!r->up) {
+        rd_arm(r);   /* in case arming failed for lack of memory */
         return -ENOTCONN;
     }
     /* Earlier casts' failure is theirs: this command was not sent. */
-    return rd_drain(c) != 0 ? -ENOTCONN : 0;
+    return rd_drain(r) != 0 ? -ENOTCONN : 0;
 }
 
 /* ------------------------------------------------------------------ */
 /* Worker life                                                          */
 
-static void
-rd_idle_fn(void *state)
+static int
+rd_start(gc_backend_t *r)
 {
-    gc_redis_idle(state);
-}
-
-int
-gc_redis_init(cache_t *c)
-{
-    gc_redis_t *r = c->redis;
-
-    r->c = c;
     r->up = 0;
     r->timer_armed = 0;
     r->flush_armed = 0;
@@ -979,57 +960,50 @@ gc_redis_init(cache_t *c)
     r->npend = r->pdone = r->psent = 0;
     r->backoff = RD_BACKOFF_MIN_MS;
     rd_sigpipe_block();
-    actor__on_idle(c->self, rd_idle_fn);
-    gc_table_clear(&c->table);
-    if (rd_connect(c) != 0) {
+    gc_host_clear(r->h);
+    if (rd_connect(r) != 0) {
         r->down_since = rd_now();
-        rd_arm(c);
+        rd_arm(r);
     }
     return 0;
 }
 
-void
-gc_redis_exit(cache_t *c)
+static void
+rd_stop(gc_backend_t *r)
 {
-    gc_redis_t *r = c->redis;
-
     /* Pipelined casts were accepted: send them before leaving. */
     if (r->up)
-        (void)rd_drain(c);
+        (void)rd_drain(r);
     rd_close(r);
-    rd_fail_pending(c);
+    rd_fail_pending(r);
     r->up = 0;
     gc_store_64(&r->connected, 0);   /* as in rd_connect */
 }
 
-void
-gc_redis_idle(cache_t *c)
+static void
+rd_idle(gc_backend_t *r)
 {
-    gc_redis_t *r = c->redis;
-
     if (r->npend == 0)
         return;
-    if (actor_mailbox_depth(c->self) > 0) {
+    if (gc_host_backlog(r->h) > 0) {
         /* More messages are waiting (more casts, likely): keep Redis busy
          * while they are handled, and make sure what stays owed is read
          * back soon even if nothing else comes. */
-        rd_overlap(c);
+        rd_overlap(r);
         if (r->up && r->npend > r->pdone && !r->flush_armed &&
-            actor_send_after(c->self, RD_FLUSH_MS, GC_TAG_REDIS_FLUSH, NULL, 0, NULL) == 0)
+            gc_host_timer(r->h, RD_FLUSH_MS, RD_TIMER_FLUSH) == 0)
             r->flush_armed = 1;
     } else {
-        (void)rd_drain(c);   /* about to park: nothing stays owed */
+        (void)rd_drain(r);   /* about to park: nothing stays owed */
     }
-    gc_after_write(c);
 }
 
-static int rd_exchange(cache_t *c, int argc, const char **argv, const size_t *lens,
+static int rd_exchange(gc_redis_t *r, int argc, const char **argv, const size_t *lens,
                        redisReply **out);
 
-void
-gc_redis_ping_timer(cache_t *c)
+static void
+rd_ping_timer(gc_redis_t *r)
 {
-    gc_redis_t *r = c->redis;
     const char *argv[1] = { "PING" };
     size_t lens[1] = { 4 };
     redisReply *rep;
@@ -1039,37 +1013,36 @@ gc_redis_ping_timer(cache_t *c)
         return;   /* rd_connect arms it again */
     /* A dead `cmd` fails here (rd_read takes the link down and empties
      * the near-cache); a live one costs one round trip per period. */
-    if (rd_exchange(c, 1, argv, lens, &rep) == 0)
+    if (rd_exchange(r, 1, argv, lens, &rep) == 0)
         freeReplyObject(rep);
-    if (r->up && actor_send_after(c->self, (uint64_t)r->ping_ms, GC_TAG_REDIS_PING, NULL, 0,
-                                  NULL) == 0)
+    if (r->up && gc_host_timer(r->h, (uint64_t)r->ping_ms, RD_TIMER_PING) == 0)
         r->ping_armed = 1;
 }
 
-void
-gc_redis_quiesce(cache_t *c)
+/* Before a user operation: read back what the pipeline owes, so the
+ * operation is ordered after earlier casts. */
+static void
+rd_before_user(gc_redis_t *r)
 {
-    if (c->redis->up && c->redis->npend > 0)
-        (void)rd_drain(c);
+    if (r->up && r->npend > 0)
+        (void)rd_drain(r);
 }
 
-void
-gc_redis_flush_timer(cache_t *c)
+static void
+rd_flush_timer(gc_redis_t *r)
 {
-    c->redis->flush_armed = 0;
-    if (c->redis->npend > 0)
-        (void)rd_drain(c);
+    r->flush_armed = 0;
+    if (r->npend > 0)
+        (void)rd_drain(r);
 }
 
-void
-gc_redis_timer(cache_t *c)
+static void
+rd_reconnect_timer(gc_redis_t *r)
 {
-    gc_redis_t *r = c->redis;
-
     r->timer_armed = 0;
-    if (r->up || gc_stopped(c))
+    if (r->up)
         return;
-    if (rd_connect(c) == 0)
+    if (rd_connect(r) == 0)
         return;
     if (r->down_limit >= 0) {
         uint64_t down = rd_now() - r->down_since;
@@ -1077,39 +1050,50 @@ gc_redis_timer(cache_t *c)
         if (down >= (uint64_t)r->down_limit) {
             /* Past the limit: crash, so that a supervisor restarts (or
              * gives up on) this cache as OTP would. */
-            (void)actor_exit(c->self, -ENOTCONN);
+            gc_host_crash(r->h, -ENOTCONN);
             return;
         }
         /* The last attempt falls on the limit, not a backoff later. */
         if ((uint64_t)r->backoff * 2 > (uint64_t)r->down_limit - down) {
             r->backoff = (int)((uint64_t)r->down_limit - down);
-            rd_arm(c);
+            rd_arm(r);
             return;
         }
     }
     r->backoff = r->backoff * 2 < r->backoff_max ? r->backoff * 2 : r->backoff_max;
-    rd_arm(c);
+    rd_arm(r);
 }
 
-/* An invalidation report (worker thread). */
 static void
-rd_inval_fn(void *state, gc_msg_t *m)
+rd_timer(gc_backend_t *r, uint32_t tag)
 {
-    cache_t *c = state;
-    gc_redis_t *r = c->redis;
-    rd_inval_msg_t *im = (rd_inval_msg_t *)m;
+    if (tag == RD_TIMER_RECONNECT)
+        rd_reconnect_timer(r);
+    else if (tag == RD_TIMER_FLUSH)
+        rd_flush_timer(r);
+    else if (tag == RD_TIMER_PING)
+        rd_ping_timer(r);
+}
 
+/* An invalidation report from the listener (worker thread). */
+static void
+rd_message(gc_backend_t *r, uint32_t tag, const void *data, size_t size)
+{
+    const rd_inval_msg_t *im = data;
+
+    if (tag != RD_MSG_INVAL || size < sizeof(*im))
+        return;
     if (im->kind == RD_INV_DOWN) {
         if (im->gen == r->gen)
-            rd_down(c);
+            rd_down(r);
     } else {
         /* No reply owed when an invalidation is applied (file comment). */
         if (r->up)
-            (void)rd_drain(c);
+            (void)rd_drain(r);
         if (im->kind == RD_INV_ALL) {
-            uint64_t n = c->table.count;
+            uint64_t n = gc_host_entries(r->h);
 
-            gc_table_clear(&c->table);
+            gc_host_clear(r->h);
             gc_stat_inc(&r->invalidations, n);
         } else {
             const unsigned char *p = (const unsigned char *)im->data;
@@ -1118,33 +1102,25 @@ rd_inval_fn(void *state, gc_msg_t *m)
             for (i = 0; i < im->n; i++) {
                 memcpy(&len, p, sizeof(len));
                 p += sizeof(len);
-                if (rd_near_drop(c, p, len))
+                if (rd_near_drop(r, p, len))
                     gc_stat_inc(&r->invalidations, 1);
                 p += len;
             }
         }
-        gc_after_write(c);
     }
-    gc_free(m);
 }
 
 /* ------------------------------------------------------------------ */
 /* Operations                                                           */
 
-/* Pipelined cast put (e is ours). */
-void
-gc_redis_put_entry(cache_t *c, gc_entry_t *e)
+/* Pipelined cast put. */
+static void
+rd_cast_put(gc_redis_t *r, const gc_view_t *v)
 {
-    gc_redis_t *r = c->redis;
-    size_t e_bytes = e->key.len + e->value_len;
-
-    if (!r->up ||
-        rd_append_set(r, (const char *)e->data, e->ns_len, gc_entry_user_key(e),
-                      gc_entry_user_key_len(e), gc_entry_value(e), e->value_len,
-                      e->ttl_ms) != 0) {
+    if (!r->up || rd_append_set(r, v->ns, v->r.ns_len, v->key, v->r.key_len, v->value,
+                                v->r.value_len, v->r.ttl_ms) != 0) {
         gc_stat_inc(&r->remote_errors, 1);
-        gc_cast_lost(c, c->cur_sender, 1);
-        gc_entry_free(e);
+        gc_host_cast_lost(r->h, r->cur_sender, 1);
         return;
     }
     /* The old value must not be read while the new one is in flight.  A
@@ -1153,55 +1129,46 @@ gc_redis_put_entry(cache_t *c, gc_entry_t *e)
      * here and asks Redis), and keeping the near-cache's indexes up to date
      * for every pipelined write would cost more than the write itself
      * (docs/benchmarks.md, Redis backend). */
-    rd_near_drop(c, e->key.bytes, e->key.len);
-    gc_entry_free(e);
-    if (rd_pend_push(c, NULL, 1) != 0) {
+    rd_near_forget(r, v->ns, v->r.ns_len, v->key, v->r.key_len);
+    if (rd_pend_push(r, NULL, 0, 1) != 0) {
         /* The command is appended but its reply could not be accounted
          * for: the connection is out of step, start it over. */
         gc_stat_inc(&r->remote_errors, 1);
-        gc_cast_lost(c, c->cur_sender, 1);
-        rd_down(c);
+        gc_host_cast_lost(r->h, r->cur_sender, 1);
+        rd_down(r);
         return;
     }
-    r->pbytes += e_bytes;
-    rd_after_append(c);
+    r->pbytes += v->r.ns_len + 1 + v->r.key_len + v->r.value_len;
+    rd_after_append(r);
 }
 
 /* Synchronous put: 0, -ENOTCONN, -ECONNRESET, -EIO, -ENOMEM. */
 static int
-rd_put(cache_t *c, const char *ns, size_t ns_len, const void *key, size_t key_len,
+rd_put(gc_redis_t *r, const char *ns, size_t ns_len, const void *key, size_t key_len,
        const void *value, size_t value_len, int64_t ttl)
 {
-    gc_redis_t *r = c->redis;
     redisReply *rep;
     uint64_t now = rd_now();
-    gc_entry_t *e;
     int rc;
 
-    if ((rc = rd_ready(c)) != 0)
+    if ((rc = rd_ready(r)) != 0)
         return rc;
     if (rd_append_set(r, ns, ns_len, key, key_len, value, value_len, ttl) != 0)
         return -ENOMEM;
-    rc = rd_collect(c, &rep, 1);
-    if (rc == 0 && rd_is_error(c, rep))
+    rc = rd_collect(r, &rep, 1);
+    if (rc == 0 && rd_is_error(r, rep))
         rc = -EIO;
     if (rc != 0) {
         /* Redis may hold either value now: keep neither (this matters
          * with serve_stale, which keeps the near-cache across a loss). */
         if (rep != NULL)
             freeReplyObject(rep);
-        if ((e = gc_find(c, ns, ns_len, key, key_len)) != NULL)
-            gc_table_remove(&c->table, e);
+        rd_near_forget(r, ns, ns_len, key, key_len);
         return rc;
     }
     freeReplyObject(rep);
-    gc_stat_inc(&c->puts, 1);
-    e = gc_entry_new(ns, ns_len, key, key_len, value, value_len, ttl);
-    if (e != NULL) {
-        rd_near_put(c, e, ttl, now);
-    } else if ((e = gc_find(c, ns, ns_len, key, key_len)) != NULL) {
-        gc_table_remove(&c->table, e);   /* never keep the old value */
-    }
+    gc_host_count(r->h, GC_STAT_PUTS, 1);
+    rd_near_put(r, ns, ns_len, key, key_len, value, value_len, ttl, now);
     return 0;
 }
 
@@ -1211,21 +1178,19 @@ rd_put(cache_t *c, const char *ns, size_t ns_len, const void *key, size_t key_le
  * ms or CACHE_TTL_NONE; the near-cache is refreshed.
  */
 static int
-rd_get(cache_t *c, const char *ns, size_t ns_len, const void *key, size_t key_len,
+rd_get(gc_redis_t *r, const char *ns, size_t ns_len, const void *key, size_t key_len,
        redisReply **hold, const unsigned char **v, size_t *vlen, int64_t *ttl)
 {
-    gc_redis_t *r = c->redis;
     const char *multi[1] = { "MULTI" }, *exec[1] = { "EXEC" };
     size_t ml[1] = { 5 }, el[1] = { 4 }, klen;
     const char *get[2] = { "GET", NULL }, *pttl[2] = { "PTTL", NULL };
     size_t gl[2] = { 3, 0 }, pl[2] = { 4, 0 };
     redisReply *reps[4], *ex;
     uint64_t now = rd_now();
-    gc_entry_t *e;
     int rc, i;
 
     *hold = NULL;
-    if ((rc = rd_ready(c)) != 0)
+    if ((rc = rd_ready(r)) != 0)
         return rc;
     if (rd_key2(r, ns, ns_len, key, key_len, &klen) != 0)
         return -ENOMEM;
@@ -1235,16 +1200,16 @@ rd_get(cache_t *c, const char *ns, size_t ns_len, const void *key, size_t key_le
         redisAppendCommandArgv(r->cmd, 2, get, gl) != REDIS_OK ||
         redisAppendCommandArgv(r->cmd, 2, pttl, pl) != REDIS_OK ||
         redisAppendCommandArgv(r->cmd, 1, exec, el) != REDIS_OK) {
-        rd_down(c);    /* part of a transaction may be queued: start over */
+        rd_down(r);    /* part of a transaction may be queued: start over */
         return -ENOMEM;
     }
     gc_stat_inc(&r->remote_reads, 1);
-    if ((rc = rd_collect(c, reps, 4)) != 0)
+    if ((rc = rd_collect(r, reps, 4)) != 0)
         return rc;
     for (i = 0; i < 3; i++)
         freeReplyObject(reps[i]);
     ex = reps[3];
-    if (rd_is_error(c, ex) || ex->type != REDIS_REPLY_ARRAY || ex->elements != 2 ||
+    if (rd_is_error(r, ex) || ex->type != REDIS_REPLY_ARRAY || ex->elements != 2 ||
         ex->element[1]->type != REDIS_REPLY_INTEGER) {
         freeReplyObject(ex);
         return -EIO;
@@ -1255,8 +1220,7 @@ rd_get(cache_t *c, const char *ns, size_t ns_len, const void *key, size_t key_le
         if (rc == -EIO)
             gc_stat_inc(&r->remote_errors, 1);
         freeReplyObject(ex);
-        if ((e = gc_find(c, ns, ns_len, key, key_len)) != NULL)
-            gc_table_remove(&c->table, e);
+        rd_near_forget(r, ns, ns_len, key, key_len);
         return rc;
     }
     rd_unwrap(ex->element[0], v, vlen);
@@ -1265,20 +1229,16 @@ rd_get(cache_t *c, const char *ns, size_t ns_len, const void *key, size_t key_le
     *hold = ex;
     if (*ttl == 0) {
         /* Expiring now: too late to keep a copy. */
-        if ((e = gc_find(c, ns, ns_len, key, key_len)) != NULL)
-            gc_table_remove(&c->table, e);
+        rd_near_forget(r, ns, ns_len, key, key_len);
         return 0;
     }
-    e = gc_entry_new(ns, ns_len, key, key_len, *v, *vlen, 0);
-    if (e != NULL)
-        rd_near_put(c, e, *ttl == CACHE_TTL_NONE ? 0 : *ttl, now);
+    rd_near_put(r, ns, ns_len, key, key_len, *v, *vlen, *ttl == CACHE_TTL_NONE ? 0 : *ttl, now);
     return 0;
 }
 
 static int
-rd_reply_get(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
+rd_reply_get(gc_redis_t *r, const gc_view_t *v, actor_reply_t *reply)
 {
-    gc_stripe_t *s = gc_stripe(c);
     const unsigned char *val;
     redisReply *hold;
     size_t vlen;
@@ -1286,13 +1246,12 @@ rd_reply_get(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
     unsigned char *out;
     int rc;
 
-    rc = rd_get(c, v->ns, v->r.ns_len, v->key, v->r.key_len, &hold, &val, &vlen, &ttl);
-    /* Stripe counters: relaxed increments read by cache_stats. */
+    rc = rd_get(r, v->ns, v->r.ns_len, v->key, v->r.key_len, &hold, &val, &vlen, &ttl);
     if (rc == -ENOENT)
-        ck_pr_inc_64(&s->misses);
+        gc_host_count(r->h, GC_STAT_MISSES, 1);
     if (rc != 0)
         return rc;
-    ck_pr_inc_64(&s->hits);
+    gc_host_count(r->h, GC_STAT_HITS, 1);
     if (v->r.kind == CACHE_OP_TTL) {
         rc = actor_reply_set(reply, &ttl, sizeof(ttl));
     } else if ((out = actor_reply_buf(reply, sizeof(ttl) + vlen)) == NULL) {
@@ -1308,18 +1267,18 @@ rd_reply_get(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
 
 /* A simple one-command exchange; *out is the reply (caller frees). */
 static int
-rd_exchange(cache_t *c, int argc, const char **argv, const size_t *lens, redisReply **out)
+rd_exchange(gc_redis_t *r, int argc, const char **argv, const size_t *lens, redisReply **out)
 {
     int rc;
 
     *out = NULL;
-    if ((rc = rd_ready(c)) != 0)
+    if ((rc = rd_ready(r)) != 0)
         return rc;
-    if (redisAppendCommandArgv(c->redis->cmd, argc, argv, lens) != REDIS_OK)
+    if (redisAppendCommandArgv(r->cmd, argc, argv, lens) != REDIS_OK)
         return -ENOMEM;
-    if ((rc = rd_collect(c, out, 1)) != 0)
+    if ((rc = rd_collect(r, out, 1)) != 0)
         return rc;
-    if (rd_is_error(c, *out)) {
+    if (rd_is_error(r, *out)) {
         freeReplyObject(*out);
         *out = NULL;
         return -EIO;
@@ -1328,79 +1287,77 @@ rd_exchange(cache_t *c, int argc, const char **argv, const size_t *lens, redisRe
 }
 
 static int
-rd_delete(cache_t *c, const char *ns, size_t ns_len, const void *key, size_t key_len)
+rd_delete(gc_redis_t *r, const char *ns, size_t ns_len, const void *key, size_t key_len)
 {
-    gc_redis_t *r = c->redis;
     const char *argv[2] = { "DEL", NULL };
     size_t lens[2] = { 3, 0 };
     redisReply *rep;
-    gc_entry_t *e;
     int rc;
 
     if (rd_key2(r, ns, ns_len, key, key_len, &lens[1]) != 0)
         return -ENOMEM;
     argv[1] = (const char *)r->kbuf;
-    rc = rd_exchange(c, 2, argv, lens, &rep);
+    rc = rd_exchange(r, 2, argv, lens, &rep);
     /* Whatever the outcome, the local copy is no longer trusted. */
-    if ((e = gc_find(c, ns, ns_len, key, key_len)) != NULL)
-        gc_table_remove(&c->table, e);
+    rd_near_forget(r, ns, ns_len, key, key_len);
     if (rc != 0)
         return rc;
     rc = rep->type == REDIS_REPLY_INTEGER && rep->integer > 0 ? 0 : -ENOENT;
     freeReplyObject(rep);
     if (rc == 0)
-        gc_stat_inc(&c->deletes, 1);
+        gc_host_count(r->h, GC_STAT_DELETES, 1);
     return rc;
 }
 
 /* Pipelined cast delete. */
 static void
-rd_cast_delete(cache_t *c, const gc_view_t *v)
+rd_cast_delete(gc_redis_t *r, const gc_view_t *v)
 {
-    gc_redis_t *r = c->redis;
     const char *argv[2] = { "DEL", NULL };
-    size_t lens[2] = { 3, 0 };
-    gc_entry_t *e;
+    size_t lens[2] = { 3, 0 }, klen = v->r.ns_len + 1 + v->r.key_len;
+    unsigned char *key;
 
-    if ((e = gc_find(c, v->ns, v->r.ns_len, v->key, v->r.key_len)) != NULL)
-        gc_table_remove(&c->table, e);
+    rd_near_forget(r, v->ns, v->r.ns_len, v->key, v->r.key_len);
     if (!r->up || rd_key2(r, v->ns, v->r.ns_len, v->key, v->r.key_len, &lens[1]) != 0) {
         gc_stat_inc(&r->remote_errors, 1);
-        gc_cast_lost(c, c->cur_sender, 1);
+        gc_host_cast_lost(r->h, r->cur_sender, 1);
         return;
     }
     argv[1] = (const char *)r->kbuf;
     /* The key travels with the owed reply: an earlier cast put of it may
      * still be in flight and would re-insert it when its reply is read. */
-    e = gc_entry_new(v->ns, v->r.ns_len, v->key, v->r.key_len, NULL, 0, 0);
-    if (e == NULL || redisAppendCommandArgv(r->cmd, 2, argv, lens) != REDIS_OK) {
-        gc_entry_free(e);
+    key = gc_malloc(klen);
+    if (key != NULL) {
+        memcpy(key, v->ns, v->r.ns_len);
+        key[v->r.ns_len] = '\0';
+        memcpy(key + v->r.ns_len + 1, v->key, v->r.key_len);
+    }
+    if (key == NULL || redisAppendCommandArgv(r->cmd, 2, argv, lens) != REDIS_OK) {
+        gc_free(key);
         gc_stat_inc(&r->remote_errors, 1);
-        gc_cast_lost(c, c->cur_sender, 1);
+        gc_host_cast_lost(r->h, r->cur_sender, 1);
         return;
     }
-    if (rd_pend_push(c, e, 0) != 0) {
-        gc_entry_free(e);
+    if (rd_pend_push(r, key, klen, 0) != 0) {
+        gc_free(key);
         gc_stat_inc(&r->remote_errors, 1);
-        gc_cast_lost(c, c->cur_sender, 1);
-        rd_down(c);   /* as in gc_redis_put_entry */
+        gc_host_cast_lost(r->h, r->cur_sender, 1);
+        rd_down(r);   /* as in rd_cast_put */
         return;
     }
     r->pbytes += lens[1];
-    rd_after_append(c);
+    rd_after_append(r);
 }
 
 static int
-rd_ttl_change(cache_t *c, const gc_view_t *v)
+rd_ttl_change(gc_redis_t *r, const gc_view_t *v)
 {
-    gc_redis_t *r = c->redis;
     char ttlbuf[24], hdr[8];
     const char *argv[8] = { "EVAL", rd_ttl_script, "1", NULL, NULL, ttlbuf,
                             (const char *)rd_magic, hdr };
     size_t lens[8] = { 4, sizeof(rd_ttl_script) - 1, 1, 0, 0, 0, 4, 8 };
     int64_t ttl = v->r.kind == CACHE_OP_PERSIST ? 0 : v->r.ttl_ms;
     redisReply *rep;
-    gc_entry_t *e;
     int rc, i;
 
     if (rd_key2(r, v->ns, v->r.ns_len, v->key, v->r.key_len, &lens[3]) != 0)
@@ -1411,10 +1368,9 @@ rd_ttl_change(cache_t *c, const gc_view_t *v)
     lens[5] = (size_t)snprintf(ttlbuf, sizeof(ttlbuf), "%lld", (long long)ttl);
     for (i = 0; i < 8; i++)
         hdr[i] = (char)(unsigned char)((uint64_t)ttl >> (8 * i));
-    rc = rd_exchange(c, 8, argv, lens, &rep);
+    rc = rd_exchange(r, 8, argv, lens, &rep);
     /* The near copy's deadline may be wrong now: drop it. */
-    if ((e = gc_find(c, v->ns, v->r.ns_len, v->key, v->r.key_len)) != NULL)
-        gc_table_remove(&c->table, e);
+    rd_near_forget(r, v->ns, v->r.ns_len, v->key, v->r.key_len);
     if (rc != 0)
         return rc;
     rc = rep->type == REDIS_REPLY_INTEGER && rep->integer == -2 ? -ENOENT : 0;
@@ -1424,9 +1380,8 @@ rd_ttl_change(cache_t *c, const gc_view_t *v)
 
 /* All-or-nothing in Redis: MULTI, one SET per record, EXEC. */
 static int
-rd_batch(cache_t *c, const gc_view_t *v)
+rd_batch(gc_redis_t *r, const gc_view_t *v)
 {
-    gc_redis_t *r = c->redis;
     const char *multi[1] = { "MULTI" }, *exec[1] = { "EXEC" };
     size_t ml[1] = { 5 }, el[1] = { 4 }, n = v->r.batch_len, i;
     const unsigned char *p = v->next;
@@ -1434,7 +1389,7 @@ rd_batch(cache_t *c, const gc_view_t *v)
     uint64_t now = rd_now();
     int rc;
 
-    if ((rc = rd_ready(c)) != 0)
+    if ((rc = rd_ready(r)) != 0)
         return rc;
     rc = 0;
     if (redisAppendCommandArgv(r->cmd, 1, multi, ml) != REDIS_OK)
@@ -1442,35 +1397,35 @@ rd_batch(cache_t *c, const gc_view_t *v)
     for (i = 0; i < n; i++) {
         gc_view_t sub;
 
-        gc_parse(p, &sub);
+        gc_view_parse(p, &sub);
         p = sub.next;
         if (rd_append_set(r, sub.ns, sub.r.ns_len, sub.key, sub.r.key_len, sub.value,
                           sub.r.value_len, sub.r.ttl_ms) != 0) {
-            rd_down(c);   /* half a transaction is queued: start over */
+            rd_down(r);   /* half a transaction is queued: start over */
             return -ENOMEM;
         }
     }
     if (redisAppendCommandArgv(r->cmd, 1, exec, el) != REDIS_OK) {
-        rd_down(c);
+        rd_down(r);
         return -ENOMEM;
     }
     /* +OK for MULTI, then +QUEUED per SET, then EXEC's array with +OK per
      * SET.  Anything else (MULTI refused, a SET refused, an EXEC element
      * that is an error) means Redis may hold part of the batch. */
     for (i = 0; i < n + 1 && rc == 0; i++) {
-        if ((rc = rd_read(c, &rep)) != 0)
+        if ((rc = rd_read(r, &rep)) != 0)
             break;
         if (rep->type != REDIS_REPLY_STATUS)
             rc = -EIO;
         freeReplyObject(rep);
     }
     for (; i < n + 1 && r->up; i++) {   /* the rest of the owed replies */
-        if (rd_read(c, &rep) != 0)
+        if (rd_read(r, &rep) != 0)
             break;
         freeReplyObject(rep);
     }
     if (r->up && (rc == 0 || rc == -EIO)) {
-        int erc = rd_read(c, &ex);
+        int erc = rd_read(r, &ex);
 
         if (erc != 0) {
             rc = erc;
@@ -1486,27 +1441,24 @@ rd_batch(cache_t *c, const gc_view_t *v)
     if (rc == -EIO)
         gc_stat_inc(&r->remote_errors, 1);
     if (rc == 0)
-        gc_stat_inc(&c->puts, n);
+        gc_host_count(r->h, GC_STAT_PUTS, n);
     for (i = 0, p = v->next; i < n; i++) {
         gc_view_t sub;
-        gc_entry_t *e;
 
-        gc_parse(p, &sub);
+        gc_view_parse(p, &sub);
         p = sub.next;
-        e = rc == 0 ? gc_entry_new(sub.ns, sub.r.ns_len, sub.key, sub.r.key_len, sub.value,
-                                   sub.r.value_len, sub.r.ttl_ms) : NULL;
-        if (e != NULL)
-            rd_near_put(c, e, sub.r.ttl_ms, now);
-        else if ((e = gc_find(c, sub.ns, sub.r.ns_len, sub.key, sub.r.key_len)) != NULL)
-            gc_table_remove(&c->table, e);   /* failed, or no memory */
+        if (rc == 0)
+            rd_near_put(r, sub.ns, sub.r.ns_len, sub.key, sub.r.key_len, sub.value,
+                        sub.r.value_len, sub.r.ttl_ms, now);
+        else
+            rd_near_forget(r, sub.ns, sub.r.ns_len, sub.key, sub.r.key_len);   /* failed */
     }
     return rc;
 }
 
 static int
-rd_reply_ttl(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
+rd_reply_ttl(gc_redis_t *r, const gc_view_t *v, actor_reply_t *reply)
 {
-    gc_redis_t *r = c->redis;
     const char *argv[2] = { "PTTL", NULL };
     size_t lens[2] = { 4, 0 };
     redisReply *rep;
@@ -1516,7 +1468,7 @@ rd_reply_ttl(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
     if (rd_key2(r, v->ns, v->r.ns_len, v->key, v->r.key_len, &lens[1]) != 0)
         return -ENOMEM;
     argv[1] = (const char *)r->kbuf;
-    if ((rc = rd_exchange(c, 2, argv, lens, &rep)) != 0)
+    if ((rc = rd_exchange(r, 2, argv, lens, &rep)) != 0)
         return rc;
     gc_stat_inc(&r->remote_reads, 1);
     if (rep->type != REDIS_REPLY_INTEGER || rep->integer == -2) {
@@ -1584,9 +1536,8 @@ rd_ns_pattern(const gc_redis_t *r, const char *ns, size_t ns_len, size_t *len)
 }
 
 static int
-rd_scan(cache_t *c, const gc_view_t *v, const char *upat, rd_rec_t **out, size_t *nout)
+rd_scan(gc_redis_t *r, const gc_view_t *v, const char *upat, rd_rec_t **out, size_t *nout)
 {
-    gc_redis_t *r = c->redis;
     size_t base = r->prefix_len + v->r.ns_len + 1, plen, n = 0, cap = 0;
     char cursor[32] = "0";
     rd_rec_t *recs = NULL;
@@ -1602,7 +1553,7 @@ rd_scan(cache_t *c, const gc_view_t *v, const char *upat, rd_rec_t **out, size_t
         redisReply *rep, *keys;
         size_t i;
 
-        if ((rc = rd_exchange(c, 6, argv, lens, &rep)) != 0)
+        if ((rc = rd_exchange(r, 6, argv, lens, &rep)) != 0)
             break;
         if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
             rep->element[0]->type != REDIS_REPLY_STRING ||
@@ -1658,9 +1609,8 @@ rd_scan(cache_t *c, const gc_view_t *v, const char *upat, rd_rec_t **out, size_t
 }
 
 static int
-rd_reply_all(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
+rd_reply_all(gc_redis_t *r, const gc_view_t *v, actor_reply_t *reply)
 {
-    gc_redis_t *r = c->redis;
     const char *upat = v->r.arg_len > 0 ? (const char *)v->arg : "*";
     rd_rec_t *recs = NULL;
     size_t n = 0, i, j, live = 0;
@@ -1668,7 +1618,7 @@ rd_reply_all(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
     unsigned char *out;
     int rc;
 
-    if ((rc = rd_scan(c, v, upat, &recs, &n)) != 0)
+    if ((rc = rd_scan(r, v, upat, &recs, &n)) != 0)
         return rc;
     gc_stat_inc(&r->remote_reads, 1);
     /* SCAN may return a key twice: sort, then keep one of each. */
@@ -1689,13 +1639,13 @@ rd_reply_all(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
 
         if (redisAppendCommandArgv(r->cmd, 2, get, gl) != REDIS_OK ||
             redisAppendCommandArgv(r->cmd, 2, pttl, pl) != REDIS_OK) {
-            rd_down(c);
+            rd_down(r);
             rd_recs_free(recs, n);
             return -ENOMEM;
         }
     }
     for (i = 0; i < n; i++) {
-        if ((rc = rd_read(c, &recs[i].val)) != 0 || (rc = rd_read(c, &recs[i].ttl)) != 0) {
+        if ((rc = rd_read(r, &recs[i].val)) != 0 || (rc = rd_read(r, &recs[i].ttl)) != 0) {
             rd_recs_free(recs, n);
             return rc;
         }
@@ -1736,47 +1686,51 @@ rd_reply_all(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
     return 0;
 }
 
-int
-gc_redis_apply(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
+static int
+rd_apply(gc_backend_t *r, const gc_view_t *v, actor_reply_t *reply, uint32_t sender)
 {
     int rc;
 
+    r->cur_sender = sender;
+
     switch ((int)v->r.kind) {
     case CACHE_OP_PUT:
-        rc = rd_put(c, v->ns, v->r.ns_len, v->key, v->r.key_len, v->value,
-                    v->r.value_len, v->r.ttl_ms);
+        if (reply == NULL) {
+            rd_cast_put(r, v);   /* pipelined: its result comes later */
+            rc = 0;
+        } else {
+            rc = rd_put(r, v->ns, v->r.ns_len, v->key, v->r.key_len, v->value,
+                        v->r.value_len, v->r.ttl_ms);
+        }
         break;
     case CACHE_OP_DELETE:
         if (reply == NULL) {
-            rd_cast_delete(c, v);
+            rd_cast_delete(r, v);
             rc = 0;
         } else {
-            rc = rd_delete(c, v->ns, v->r.ns_len, v->key, v->r.key_len);
+            rc = rd_delete(r, v->ns, v->r.ns_len, v->key, v->r.key_len);
         }
         break;
     case CACHE_OP_PUT_BATCH:
-        rc = rd_batch(c, v);
+        rc = rd_batch(r, v);
         break;
     case CACHE_OP_EXPIRE:
     case CACHE_OP_TOUCH:
     case CACHE_OP_PERSIST:
-        rc = rd_ttl_change(c, v);
+        rc = rd_ttl_change(r, v);
         break;
     case CACHE_OP_GET:
-        rc = reply != NULL ? rd_reply_get(c, v, reply) : -EINVAL;
+        rc = reply != NULL ? rd_reply_get(r, v, reply) : -EINVAL;
         break;
     case CACHE_OP_TTL:
-        rc = reply != NULL ? rd_reply_ttl(c, v, reply) : -EINVAL;
+        rc = reply != NULL ? rd_reply_ttl(r, v, reply) : -EINVAL;
         break;
     case GC_OP_ALL:
-        rc = reply != NULL ? rd_reply_all(c, v, reply) : -EINVAL;
+        rc = reply != NULL ? rd_reply_all(r, v, reply) : -EINVAL;
         break;
     case CACHE_OP_SYNC: {
-        /* Every earlier cast has its reply.  Report casts lost with a
-         * connection, or refused by Redis, since the previous sync. */
-        gc_redis_t *r = c->redis;
-
-        rc = r->up ? rd_drain(c) : -ENOTCONN;
+        /* Every earlier cast has its reply. */
+        rc = r->up ? rd_drain(r) : -ENOTCONN;
         /* cache_sync then reports this thread's casts that were lost with
          * a connection or refused by Redis (gc_cast_lost/_failed). */
         break;
@@ -1785,19 +1739,19 @@ gc_redis_apply(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
         rc = -EINVAL;
         break;
     }
-    gc_after_write(c);
+    r->cur_sender = 0;
     return rc;
 }
 
-int
-gc_redis_txn_get(cache_t *c, const char *ns, size_t ns_len, const void *key,
+static int
+rd_txn_get(gc_backend_t *r, const char *ns, size_t ns_len, const void *key,
                  size_t key_len, void *buf, size_t cap, size_t *value_len)
 {
     const unsigned char *val;
     redisReply *hold;
     size_t vlen;
     int64_t ttl;
-    int rc = rd_get(c, ns, ns_len, key, key_len, &hold, &val, &vlen, &ttl);
+    int rc = rd_get(r, ns, ns_len, key, key_len, &hold, &val, &vlen, &ttl);
 
     if (rc != 0)
         return rc;
@@ -1809,16 +1763,36 @@ gc_redis_txn_get(cache_t *c, const char *ns, size_t ns_len, const void *key,
     return vlen > cap ? -ENOBUFS : 0;
 }
 
-int
-gc_redis_txn_put(cache_t *c, const char *ns, size_t ns_len, const void *key,
+static int
+rd_txn_put(gc_backend_t *r, const char *ns, size_t ns_len, const void *key,
                  size_t key_len, const void *value, size_t value_len, int64_t ttl)
 {
-    return rd_put(c, ns, ns_len, key, key_len, value, value_len, ttl);
+    return rd_put(r, ns, ns_len, key, key_len, value, value_len, ttl);
 }
 
-int
-gc_redis_txn_delete(cache_t *c, const char *ns, size_t ns_len, const void *key,
+static int
+rd_txn_delete(gc_backend_t *r, const char *ns, size_t ns_len, const void *key,
                     size_t key_len)
 {
-    return rd_delete(c, ns, ns_len, key, key_len);
+    return rd_delete(r, ns, ns_len, key, key_len);
 }
+
+const gc_backend_ops_t gc_backend_redis = {
+    .name = "redis",
+    .flags = GC_BE_READ_THROUGH | GC_BE_TTL_REMOTE | GC_BE_NO_KEEP_DATA | GC_BE_NO_CLOCK,
+    .ttl_max = CACHE_REDIS_TTL_MAX,
+    .create = rd_create,
+    .destroy = rd_destroy,
+    .start = rd_start,
+    .stop = rd_stop,
+    .apply = rd_apply,
+    .txn_get = rd_txn_get,
+    .txn_put = rd_txn_put,
+    .txn_delete = rd_txn_delete,
+    .before_user = rd_before_user,
+    .idle = rd_idle,
+    .timer = rd_timer,
+    .message = rd_message,
+    .ready = rd_ready_hint,
+    .stats = rd_stats,
+};

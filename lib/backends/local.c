@@ -1,0 +1,157 @@
+/*
+ * The local backend: a cache's data is its table (the host's), so every
+ * request is a table operation through the host interface
+ * (cache_backend.h).  It has no state, no thread, no timer of its own.
+ */
+#include "cache_backend.h"
+#include "alloc.h"
+
+#include <errno.h>
+#include <string.h>
+
+struct gc_backend {
+    gc_host_t *h;
+};
+
+static int
+lb_create(const cache_opts_t *opts, gc_host_t *host, gc_backend_t **out)
+{
+    gc_backend_t *b;
+
+    (void)opts;
+    b = gc_calloc(1, sizeof(*b));
+    if (b == NULL)
+        return -ENOMEM;
+    b->h = host;
+    *out = b;
+    return 0;
+}
+
+static void
+lb_destroy(gc_backend_t *b)
+{
+    gc_free(b);
+}
+
+/* GET / TTL reply: [int64 ttl][value]. */
+static int
+lb_reply_get(gc_backend_t *b, const gc_view_t *v, actor_reply_t *reply)
+{
+    const void *val;
+    size_t vlen;
+    int64_t ttl;
+    unsigned char *out;
+
+    if (gc_host_find(b->h, v->ns, v->r.ns_len, v->key, v->r.key_len, &val, &vlen, &ttl,
+                     NULL) != 0) {
+        gc_host_count(b->h, GC_STAT_MISSES, 1);
+        return -ENOENT;
+    }
+    gc_host_count(b->h, GC_STAT_HITS, 1);
+    if (v->r.kind == CACHE_OP_TTL)
+        return actor_reply_set(reply, &ttl, sizeof(ttl));
+    out = actor_reply_buf(reply, sizeof(ttl) + vlen);
+    if (out == NULL)
+        return -ENOMEM;
+    memcpy(out, &ttl, sizeof(ttl));
+    if (vlen > 0)
+        memcpy(out + sizeof(ttl), val, vlen);
+    return 0;
+}
+
+static int
+lb_put(gc_backend_t *b, const char *ns, size_t ns_len, const void *key, size_t key_len,
+       const void *value, size_t value_len, int64_t ttl)
+{
+    int rc = gc_host_put(b->h, ns, ns_len, key, key_len, value, value_len, ttl, 0);
+
+    if (rc == 0)
+        gc_host_count(b->h, GC_STAT_PUTS, 1);
+    return rc;
+}
+
+/* Delete: an entry past its deadline is absent (-ENOENT) as for a get,
+ * but it is removed all the same and counted as an expiration. */
+static int
+lb_delete(gc_backend_t *b, const char *ns, size_t ns_len, const void *key, size_t key_len)
+{
+    int expired = 0;
+    int rc = gc_host_drop(b->h, ns, ns_len, key, key_len, &expired);
+
+    if (rc == 0)
+        gc_host_count(b->h, GC_STAT_DELETES, 1);
+    else if (expired)
+        gc_host_count(b->h, GC_STAT_EXPIRATIONS, 1);
+    return rc;
+}
+
+static int
+lb_apply(gc_backend_t *b, const gc_view_t *v, actor_reply_t *reply, uint32_t sender)
+{
+    (void)sender;
+    switch (v->r.kind) {
+    case CACHE_OP_PUT:
+        return lb_put(b, v->ns, v->r.ns_len, v->key, v->r.key_len, v->value, v->r.value_len,
+                      v->r.ttl_ms);
+    case CACHE_OP_PUT_BATCH:
+        return gc_host_batch(b->h, v);
+    case CACHE_OP_DELETE:
+        return lb_delete(b, v->ns, v->r.ns_len, v->key, v->r.key_len);
+    case CACHE_OP_EXPIRE:
+        return gc_host_set_ttl(b->h, v->ns, v->r.ns_len, v->key, v->r.key_len, v->r.ttl_ms);
+    case CACHE_OP_PERSIST:
+        return gc_host_set_ttl(b->h, v->ns, v->r.ns_len, v->key, v->r.key_len, 0);
+    case CACHE_OP_TOUCH:
+        return gc_host_set_ttl(b->h, v->ns, v->r.ns_len, v->key, v->r.key_len, -1);
+    case CACHE_OP_GET:
+    case CACHE_OP_TTL:
+        return reply != NULL ? lb_reply_get(b, v, reply) : -EINVAL;
+    case GC_OP_ALL:
+        return reply != NULL ? gc_host_all(b->h, v, reply) : -EINVAL;
+    case CACHE_OP_SYNC:
+        return 0;   /* FIFO per sender: every earlier cast is applied */
+    default:
+        return -EINVAL;
+    }
+}
+
+static int
+lb_txn_get(gc_backend_t *b, const char *ns, size_t ns_len, const void *key, size_t key_len,
+           void *buf, size_t cap, size_t *value_len)
+{
+    const void *val;
+    size_t vlen;
+
+    if (gc_host_find(b->h, ns, ns_len, key, key_len, &val, &vlen, NULL, NULL) != 0)
+        return -ENOENT;
+    if (value_len != NULL)
+        *value_len = vlen;
+    if (cap > 0 && vlen > 0)
+        memcpy(buf, val, vlen < cap ? vlen : cap);
+    return vlen > cap ? -ENOBUFS : 0;
+}
+
+static int
+lb_txn_put(gc_backend_t *b, const char *ns, size_t ns_len, const void *key, size_t key_len,
+           const void *value, size_t value_len, int64_t ttl)
+{
+    return lb_put(b, ns, ns_len, key, key_len, value, value_len, ttl);
+}
+
+static int
+lb_txn_delete(gc_backend_t *b, const char *ns, size_t ns_len, const void *key, size_t key_len)
+{
+    return lb_delete(b, ns, ns_len, key, key_len);
+}
+
+const gc_backend_ops_t gc_backend_local = {
+    .name = "local",
+    .flags = 0,
+    .ttl_max = INT64_MAX - 1,   /* CACHE_TTL_NONE itself means "none" */
+    .create = lb_create,
+    .destroy = lb_destroy,
+    .apply = lb_apply,
+    .txn_get = lb_txn_get,
+    .txn_put = lb_txn_put,
+    .txn_delete = lb_txn_delete,
+};
