@@ -6,8 +6,8 @@
  * children, handle_info receives their DOWN notices and restarts them,
  * handle_call serves the administration API, handle_cast carries the
  * "try this restart again" messages it sends to itself, and terminate stops
- * the children.  Nothing in this file is shared between threads except the
- * request boxes below, so there is no atomic and only one (global) mutex.
+ * the children.  Nothing in this file is shared between threads: there is
+ * no atomic and no mutex.
  *
  * Children.  A child is a struct sup_child in a doubly linked list kept in
  * start order (stopping walks it backwards).  A running child holds a
@@ -26,13 +26,16 @@
  * terminate_child, a shutdown) are served between attempts instead of the
  * supervisor spinning inside one callback.
  *
- * Request boxes.  An API call sends, through actor_call, a pointer to a heap
- * box holding the request and, once handled, the reply, including process
- * references handed to the caller.  The reply buffer of actor_call cannot
- * carry references: a reply discarded after a timeout would leak them.  The
- * box is reference counted (caller and handler), so whichever side finishes
- * last frees it and releases the references in it, whether or not the
- * caller waited for the answer.
+ * Requests.  An API call is an actor_call_ex like any other (the one request
+ * protocol of actor.h): the request and the reply are a sup_box_t copied by
+ * value.  A request that owns a reference (the target of
+ * sup_terminate_child_handle) hands it to the call with a request disposer,
+ * which the process core runs exactly once, however the call ends; a reply
+ * that owns references (a child handle, a which_children array) has a reply
+ * disposer, which the core runs when the caller timed out and will never
+ * read it.  So nothing is shared between the caller and the supervisor, and
+ * nothing leaks when a call times out or the supervisor exits with it
+ * queued.
  *
  * Memory comes from the library's allocator hook (alloc.h), like every other
  * allocation of gencache.
@@ -118,30 +121,24 @@ typedef struct sup_init_args {
 } sup_init_args_t;
 
 /*
- * A request box (see the file comment).  The request part is written by the
- * caller before the call and only read by the handler; the reply part is
- * written by the handler before it drops its reference and read by the
- * caller only after actor_call returned a result other than -ETIMEDOUT.
+ * A request and its reply (see the file comment), copied by value both
+ * ways.  spec.id points into the copy's own id (re-pointed by the handler).
  */
 typedef struct sup_box {
-    uint32_t magic;
-    int refs;                   /* guarded by sup_box_lock */
-    int handled;                /* guarded by sup_box_lock */
+    uint32_t magic;             /* SUP_BOX_MAGIC: from a supervisor's API */
     /* Request. */
-    sup_child_spec_t spec;      /* spec.id points to id */
+    sup_child_spec_t spec;
     char id[SUP_ID_MAX + 1];
     void *arg;
-    actor_t *target;            /* a reference owned by the box */
-    /* Reply: references owned by the box until the caller takes them. */
+    actor_t *target;            /* a reference owned by the request
+                                   (released by sup_req_dispose) */
+    /* Reply: references owned by the reply until the caller takes them
+     * (released by sup_rep_dispose when nobody will). */
     actor_t *child;
     sup_child_info_t *infos;
     size_t ninfos;
     sup_counts_t counts;
 } sup_box_t;
-
-/* Guards every box's refs and handled.  Boxes are one per API call, so a
- * single lock costs nothing worth sharding. */
-static pthread_mutex_t sup_box_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* ------------------------------------------------------------------ */
 /* Validation and small helpers                                         */
@@ -898,58 +895,62 @@ sup_op_count(sup_t *s, sup_box_t *b)
     return 0;
 }
 
-static void sup_box_release(sup_box_t *b);
-
 static int
 sup_handle_call(void *state, const actor_msg_view_t *req, actor_reply_t *reply)
 {
     sup_t *s = state;
-    sup_box_t *b;
+    sup_box_t b;
     int rc;
 
-    (void)reply;
     if (req->len != sizeof(b))
         return -EINVAL;
     memcpy(&b, req->data, sizeof(b));
-    if (b == NULL || b->magic != SUP_BOX_MAGIC)
+    if (b.magic != SUP_BOX_MAGIC)
         return -EINVAL;
-    pthread_mutex_lock(&sup_box_lock);
-    b->handled = 1;
-    pthread_mutex_unlock(&sup_box_lock);
+    b.spec.id = b.id;
+    b.child = NULL;
+    b.infos = NULL;
+    b.ninfos = 0;
+    memset(&b.counts, 0, sizeof(b.counts));
 
     switch (req->tag) {
     case SUP_OP_START_CHILD:
-        rc = sup_op_start_child(s, b);
+        rc = sup_op_start_child(s, &b);
         break;
     case SUP_OP_START_CHILD_ARG:
-        rc = sup_op_start_child_arg(s, b);
+        rc = sup_op_start_child_arg(s, &b);
         break;
     case SUP_OP_TERMINATE_ID:
         rc = s->strategy == SUP_SIMPLE_ONE_FOR_ONE
-                 ? -ENOTSUP : sup_op_terminate(s, sup_find_id(s, b->id));
+                 ? -ENOTSUP : sup_op_terminate(s, sup_find_id(s, b.id));
         break;
     case SUP_OP_TERMINATE_HANDLE:
-        rc = sup_op_terminate(s, sup_find_proc(s, b->target));
+        rc = sup_op_terminate(s, sup_find_proc(s, b.target));
         break;
     case SUP_OP_RESTART:
-        rc = sup_op_restart(s, b);
+        rc = sup_op_restart(s, &b);
         break;
     case SUP_OP_DELETE:
-        rc = sup_op_delete(s, b);
+        rc = sup_op_delete(s, &b);
         break;
     case SUP_OP_WHICH:
-        rc = sup_op_which(s, b);
+        rc = sup_op_which(s, &b);
         break;
     case SUP_OP_COUNT:
-        rc = sup_op_count(s, b);
+        rc = sup_op_count(s, &b);
         break;
     default:
         rc = -EINVAL;
         break;
     }
-    /* The reply is complete: hand the box back (the caller, or a caller
-     * that gave up, frees it with the last reference). */
-    sup_box_release(b);
+    /* The target is the request's (its disposer releases it); the rest is
+     * the reply, whose references pass to the caller or to sup_rep_dispose. */
+    b.target = NULL;
+    if (actor_reply_set(reply, &b, sizeof(b)) != 0) {
+        actor_release(b.child);
+        sup_children_free(b.infos, b.ninfos);
+        return -ENOMEM;
+    }
     return rc;
 }
 
@@ -962,74 +963,73 @@ static const actor_behaviour_t sup_behaviour = {
 };
 
 /* ------------------------------------------------------------------ */
-/* Request boxes, caller side                                           */
+/* Requests, caller side                                                */
 
-static sup_box_t *
-sup_box_new(void)
+static void
+sup_box_init(sup_box_t *b)
 {
-    sup_box_t *b = gc_calloc(1, sizeof(*b));
-
-    if (b == NULL)
-        return NULL;
+    memset(b, 0, sizeof(*b));
     b->magic = SUP_BOX_MAGIC;
-    b->refs = 2;  /* the caller's and the handler's */
     b->spec.id = b->id;
-    return b;
 }
 
+/* The request's references, once the call is over (or never happened):
+ * run exactly once by the process core (actor_call_args_t.req_dispose). */
 static void
-sup_box_free(sup_box_t *b)
+sup_req_dispose(void *req, size_t len)
 {
-    b->magic = SUP_DEAD_MAGIC;
-    actor_release(b->target);
-    actor_release(b->child);
-    sup_children_free(b->infos, b->ninfos);
-    gc_free(b);
+    sup_box_t *b = req;
+
+    if (len == sizeof(*b))
+        actor_release(b->target);
 }
 
+/* A reply nobody will read (the caller timed out): its references. */
 static void
-sup_box_release(sup_box_t *b)
+sup_rep_dispose(void *rep, size_t len)
 {
-    int last;
+    sup_box_t b;
 
-    pthread_mutex_lock(&sup_box_lock);
-    last = --b->refs == 0;
-    pthread_mutex_unlock(&sup_box_lock);
-    if (last)
-        sup_box_free(b);
+    if (len != sizeof(b))
+        return;
+    memcpy(&b, rep, sizeof(b));
+    actor_release(b.child);
+    sup_children_free(b.infos, b.ninfos);
 }
 
 /*
- * Send box b to sup as request op and wait.  Returns the handler's result or
- * a call error.  The caller still holds its reference afterwards and must
- * drop it with sup_box_release; it may read the reply part only when the
- * result is not -ETIMEDOUT.  When the call is over without the handler
- * having run (sup exited, or is not a supervisor), the handler's reference
- * is dropped here, since no one else can ever see the box.  After -ETIMEDOUT
- * the request may still be queued: the handler drops its reference when it
- * runs; if the supervisor exits with the request still queued, that
- * reference is never dropped and the box (a few hundred bytes, plus the
- * reference to the target of sup_terminate_child_handle) leaks: actor_call
- * has no way to dispose of a dropped request (docs/supervisor.md).
- * -ETIMEDOUT can also mean "never queued" for a process whose mailbox has a
- * limit; a supervisor's mailbox has none (sup_start), so for a supervisor
- * it always means "queued, not answered yet".
+ * Send request b (its target, if any, is handed to the call) and, unless the
+ * call timed out, take the reply's references into b.  Returns the
+ * handler's result, or actor_call's errors; -EINVAL when sup is not a
+ * supervisor.  -ETIMEDOUT: the request may still be handled; whatever its
+ * reply owns is released by sup_rep_dispose, nothing leaks.  A supervisor's
+ * mailbox has no limit (sup_start), so -ETIMEDOUT means "queued, not
+ * answered yet".
  */
 static int
 sup_call(actor_t *sup, uint32_t op, sup_box_t *b, int timeout_ms)
 {
-    int rc;
+    sup_box_t rep;
+    size_t len = 0;
+    int handled = 0, rc;
+    actor_call_args_t x = {
+        .tag = op, .req = b, .req_len = sizeof(*b), .req_dispose = sup_req_dispose,
+        .rep = &rep, .rep_cap = sizeof(rep), .rep_len = &len,
+        .rep_dispose = sup_rep_dispose, .handled = &handled, .timeout_ms = timeout_ms,
+    };
 
-    rc = actor_call(sup, op, &b, sizeof(b), NULL, 0, NULL, timeout_ms);
+    rc = actor_call_ex(sup, &x);
+    b->target = NULL;   /* released by sup_req_dispose */
     if (rc == -ETIMEDOUT)
         return rc;
-    pthread_mutex_lock(&sup_box_lock);
-    if (!b->handled) {
-        b->refs--;  /* the handler's: it will never run */
-        if (rc != -ESRCH && rc != -EDEADLK && rc != -ENOMEM && rc != -EINVAL)
-            rc = -EINVAL;  /* sup is not a supervisor */
-    }
-    pthread_mutex_unlock(&sup_box_lock);
+    if (!handled)
+        return rc == -ESRCH || rc == -EDEADLK || rc == -ENOMEM || rc == -EINVAL ? rc : -EINVAL;
+    if (len != sizeof(rep) || rep.magic != SUP_BOX_MAGIC)
+        return -EINVAL;   /* not a supervisor */
+    b->child = rep.child;
+    b->infos = rep.infos;
+    b->ninfos = rep.ninfos;
+    b->counts = rep.counts;
     return rc;
 }
 
@@ -1043,7 +1043,7 @@ sup_call_child(actor_t *sup, uint32_t op, sup_box_t *b, actor_t **out, int timeo
         *out = b->child;
         b->child = NULL;
     }
-    sup_box_release(b);
+    actor_release(b->child);
     return rc;
 }
 
@@ -1108,33 +1108,29 @@ int
 sup_start_child(actor_t *sup, const sup_child_spec_t *spec, actor_t **out,
                 int timeout_ms)
 {
-    sup_box_t *b;
+    sup_box_t bx, *b = &bx;
 
     if (out != NULL)
         *out = NULL;
     if (sup == NULL || sup_spec_check(spec) != 0)
         return -EINVAL;
-    b = sup_box_new();
-    if (b == NULL)
-        return -ENOMEM;
+    sup_box_init(b);
     b->spec = *spec;
     memcpy(b->id, spec->id, strlen(spec->id) + 1);
-    b->spec.id = b->id;
+    b->spec.id = b->id;   /* the handler re-points it into its copy */
     return sup_call_child(sup, SUP_OP_START_CHILD, b, out, timeout_ms);
 }
 
 int
 sup_start_child_arg(actor_t *sup, void *arg, actor_t **out, int timeout_ms)
 {
-    sup_box_t *b;
+    sup_box_t bx, *b = &bx;
 
     if (out != NULL)
         *out = NULL;
     if (sup == NULL)
         return -EINVAL;
-    b = sup_box_new();
-    if (b == NULL)
-        return -ENOMEM;
+    sup_box_init(b);
     b->arg = arg;
     return sup_call_child(sup, SUP_OP_START_CHILD_ARG, b, out, timeout_ms);
 }
@@ -1143,18 +1139,13 @@ sup_start_child_arg(actor_t *sup, void *arg, actor_t **out, int timeout_ms)
 static int
 sup_call_id(actor_t *sup, uint32_t op, const char *id, int timeout_ms)
 {
-    sup_box_t *b;
-    int rc;
+    sup_box_t bx, *b = &bx;
 
     if (sup == NULL || sup_id_check(id) != 0)
         return -EINVAL;
-    b = sup_box_new();
-    if (b == NULL)
-        return -ENOMEM;
+    sup_box_init(b);
     memcpy(b->id, id, strlen(id) + 1);
-    rc = sup_call(sup, op, b, timeout_ms);
-    sup_box_release(b);
-    return rc;
+    return sup_call(sup, op, b, timeout_ms);
 }
 
 int
@@ -1166,34 +1157,28 @@ sup_terminate_child(actor_t *sup, const char *id, int timeout_ms)
 int
 sup_terminate_child_handle(actor_t *sup, actor_t *child, int timeout_ms)
 {
-    sup_box_t *b;
-    int rc;
+    sup_box_t bx, *b = &bx;
 
     if (sup == NULL || child == NULL)
         return -EINVAL;
-    b = sup_box_new();
-    if (b == NULL)
-        return -ENOMEM;
-    /* Held by the box, so the address cannot be reused by another process
-     * while the request may still be compared against the children. */
+    sup_box_init(b);
+    /* Held by the request (until its disposer runs), so the address cannot
+     * be reused by another process while the request may still be compared
+     * against the children. */
     b->target = actor_retain(child);
-    rc = sup_call(sup, SUP_OP_TERMINATE_HANDLE, b, timeout_ms);
-    sup_box_release(b);
-    return rc;
+    return sup_call(sup, SUP_OP_TERMINATE_HANDLE, b, timeout_ms);
 }
 
 int
 sup_restart_child(actor_t *sup, const char *id, actor_t **out, int timeout_ms)
 {
-    sup_box_t *b;
+    sup_box_t bx, *b = &bx;
 
     if (out != NULL)
         *out = NULL;
     if (sup == NULL || sup_id_check(id) != 0)
         return -EINVAL;
-    b = sup_box_new();
-    if (b == NULL)
-        return -ENOMEM;
+    sup_box_init(b);
     memcpy(b->id, id, strlen(id) + 1);
     return sup_call_child(sup, SUP_OP_RESTART, b, out, timeout_ms);
 }
@@ -1207,7 +1192,7 @@ sup_delete_child(actor_t *sup, const char *id, int timeout_ms)
 int
 sup_which_children(actor_t *sup, sup_child_info_t **out, size_t *n, int timeout_ms)
 {
-    sup_box_t *b;
+    sup_box_t bx, *b = &bx;
     int rc;
 
     if (out != NULL)
@@ -1216,9 +1201,7 @@ sup_which_children(actor_t *sup, sup_child_info_t **out, size_t *n, int timeout_
         *n = 0;
     if (sup == NULL || out == NULL || n == NULL)
         return -EINVAL;
-    b = sup_box_new();
-    if (b == NULL)
-        return -ENOMEM;
+    sup_box_init(b);
     rc = sup_call(sup, SUP_OP_WHICH, b, timeout_ms);
     if (rc == 0) {
         *out = b->infos;
@@ -1226,7 +1209,6 @@ sup_which_children(actor_t *sup, sup_child_info_t **out, size_t *n, int timeout_
         b->infos = NULL;
         b->ninfos = 0;
     }
-    sup_box_release(b);
     return rc;
 }
 
@@ -1245,20 +1227,17 @@ sup_children_free(sup_child_info_t *v, size_t n)
 int
 sup_count_children(actor_t *sup, sup_counts_t *out, int timeout_ms)
 {
-    sup_box_t *b;
+    sup_box_t bx, *b = &bx;
     int rc;
 
     if (out != NULL)
         memset(out, 0, sizeof(*out));
     if (sup == NULL || out == NULL)
         return -EINVAL;
-    b = sup_box_new();
-    if (b == NULL)
-        return -ENOMEM;
+    sup_box_init(b);
     rc = sup_call(sup, SUP_OP_COUNT, b, timeout_ms);
     if (rc == 0)
         *out = b->counts;
-    sup_box_release(b);
     return rc;
 }
 

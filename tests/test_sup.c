@@ -1588,6 +1588,43 @@ START_TEST(test_call_timeout)
 }
 END_TEST
 
+/* Issue 12/13: requests that time out and are then dropped unhandled when
+ * the supervisor exits own nothing afterwards: the request's target
+ * reference and a reply's handles are released by the request protocol's
+ * disposers (before, the box and its reference leaked: LeakSanitizer in the
+ * ASan build and valgrind in the valgrind pass catch a leak here). */
+START_TEST(test_calls_dropped_at_exit)
+{
+    tw_t a = { .tag = "a" }, blk = { .tag = "blk", .block_start = 1 };
+    sup_child_spec_t s = spec("a", &a, SUP_PERMANENT), sb = spec("blk", &blk, SUP_PERMANENT);
+    sup_opts_t o = opts(NULL);
+    struct start_thread st;
+    sup_child_info_t *v;
+    actor_t *sup, *h, *child;
+
+    ck_assert_int_eq(sup_start(NULL, &s, 1, &o, &sup, NULL), 0);
+    ck_assert_int_eq(sup_which_children(sup, &v, &(size_t){ 0 }, T_MS), 0);
+    child = actor_retain(v[0].handle);
+    sup_children_free(v, 1);
+    st.sup = sup;
+    st.spec = &sb;
+    ck_assert_int_eq(pthread_create(&st.tid, NULL, start_thread, &st), 0);
+    T_WAIT(tw_starts(&blk) == 1);   /* the supervisor is inside blk's start */
+    ck_assert_int_eq(sup_terminate_child_handle(sup, child, 20), -ETIMEDOUT);
+    ck_assert_int_eq(sup_which_children(sup, &v, &(size_t){ 0 }, 20), -ETIMEDOUT);
+    ck_assert_int_eq(sup_restart_child(sup, "a", &h, 20), -ETIMEDOUT);
+    /* The supervisor exits at its next message boundary, with the three
+     * requests still queued. */
+    ck_assert_int_eq(actor_exit(sup, ACTOR_KILLED), 0);
+    t_gate_open();
+    pthread_join(st.tid, NULL);
+    ck_assert_int_eq(actor_wait(sup, T_MS, NULL), 0);
+    actor_release(sup);
+    actor_release(child);
+    t_all_dead();
+}
+END_TEST
+
 /* Call into the supervisor from its own thread (a child's start). */
 static int t_self_rc = 1;
 
@@ -1674,6 +1711,7 @@ sup_suite(void)
     T_LOOP("nested", test_nested, 2);
     T_CASE("concurrent_callers", test_concurrent_callers);
     T_CASE("call_timeout", test_call_timeout);
+    T_CASE("calls_dropped_at_exit", test_calls_dropped_at_exit);
     T_CASE("reports_and_deadlock", test_reports_and_deadlock);
     return s;
 }
