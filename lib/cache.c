@@ -52,6 +52,7 @@
 #include "park.h"
 #include "process.h"
 #include "records.h"
+#include "registry.h"
 #include "table.h"
 
 #include <ck_epoch.h>
@@ -60,8 +61,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static pthread_mutex_t gc_reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static cache_t *gc_reg_head;
 static __thread unsigned int gc_tls_stripe;   /* 1 + stripe index; 0: unset */
 static unsigned int gc_stripe_next;
 static __thread uint32_t gc_tls_sender;       /* this thread's sender id; 0: unset */
@@ -844,68 +843,44 @@ cache_release(cache_t *c)
     }
 }
 
+/* The name registry (registry.c) holds a reference: a named cache stays
+ * findable, and alive, until cache_stop releases the name, even if every
+ * other handle was dropped. */
 static int
-gc_reg_add(cache_t *c)
+gc_name_add(cache_t *c)
 {
-    cache_t *p;
+    int rc;
 
-    pthread_mutex_lock(&gc_reg_lock);
-    for (p = gc_reg_head; p != NULL; p = p->reg_next) {
-        if (strcmp(p->name, c->name) == 0) {
-            pthread_mutex_unlock(&gc_reg_lock);
-            return -EEXIST;
-        }
-    }
-    /* The registry holds a reference: a named cache stays findable, and
-     * alive, until cache_stop releases the name, even if every other
-     * handle was dropped. */
     cache_retain(c);
-    c->reg_next = gc_reg_head;
-    gc_reg_head = c;
-    pthread_mutex_unlock(&gc_reg_lock);
-    return 0;
+    rc = gc_reg_add(GC_REG_CACHE, c->name, c, NULL);
+    if (rc != 0)
+        cache_release(c);
+    return rc;
 }
 
 static void
-gc_reg_drop(cache_t *c)
+gc_name_drop(cache_t *c)
 {
-    cache_t **pp;
-    int found = 0;
-
-    pthread_mutex_lock(&gc_reg_lock);
-    for (pp = &gc_reg_head; *pp != NULL; pp = &(*pp)->reg_next) {
-        if (*pp == c) {
-            *pp = c->reg_next;
-            found = 1;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&gc_reg_lock);
-    if (found)
+    if (gc_reg_remove(GC_REG_CACHE, c->name, c) == 0)
         cache_release(c);  /* the registry's reference */
+}
+
+static void *
+gc_name_retain(void *obj)
+{
+    return cache_retain(obj);
 }
 
 int
 cache_lookup(const char *name, cache_t **out)
 {
-    cache_t *p;
-    int rc = -ENOENT;
-
     if (out == NULL)
         return -EINVAL;
     *out = NULL;
-    if (actor__name_check(name) != 0)
+    if (gc_reg_name_check(name) != 0)
         return -EINVAL;
-    pthread_mutex_lock(&gc_reg_lock);
-    for (p = gc_reg_head; p != NULL; p = p->reg_next) {
-        if (strcmp(p->name, name) == 0) {
-            *out = cache_retain(p);
-            rc = 0;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&gc_reg_lock);
-    return rc;
+    *out = gc_reg_find(GC_REG_CACHE, name, gc_name_retain);
+    return *out != NULL ? 0 : -ENOENT;
 }
 
 int
@@ -923,7 +898,7 @@ cache_new(const cache_opts_t *opts, cache_t **out)
     if (opts == NULL)
         opts = &defaults;
     ns = opts->default_ns != NULL ? opts->default_ns : "cache";
-    if ((opts->name != NULL && actor__name_check(opts->name) != 0) ||
+    if ((opts->name != NULL && gc_reg_name_check(opts->name) != 0) ||
         strnlen(ns, CACHE_NS_MAX + 1) == 0 || strnlen(ns, CACHE_NS_MAX + 1) > CACHE_NS_MAX ||
         opts->default_ttl_ms < 0 ||
         (opts->async_writes != 0 && opts->async_writes != 1) ||
@@ -973,7 +948,7 @@ cache_new(const cache_opts_t *opts, cache_t **out)
         cache_free(c);
         return rc;
     }
-    if (c->has_name && (rc = gc_reg_add(c)) != 0) {
+    if (c->has_name && (rc = gc_name_add(c)) != 0) {
         cache_free(c);
         return rc;
     }
@@ -1079,7 +1054,7 @@ cache_start(const cache_opts_t *opts, cache_t **out)
     rc = gc_spawn(c, &old);
     pthread_mutex_unlock(&c->wlock);
     if (rc != 0) {
-        gc_reg_drop(c);
+        gc_name_drop(c);
         cache_release(c);
         return rc;
     }
@@ -1108,7 +1083,7 @@ cache_stop(cache_t *c, int timeout_ms)
     pthread_mutex_unlock(&c->wlock);
     gc_futex_wake(&c->incarnation, INT_MAX);
     if (c->has_name)
-        gc_reg_drop(c);
+        gc_name_drop(c);
     if (w != NULL) {
         rc = actor_stop(w, ACTOR_SHUTDOWN, timeout_ms);
         actor_release(w);

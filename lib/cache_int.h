@@ -115,8 +115,6 @@ struct cache {
     pthread_mutex_t flock;   /* guards inflight (fetch.c) */
     gc_fetch_t *inflight;
 
-    struct cache *reg_next;  /* cache name registry, under gc_reg_lock */
-
     gc_stripe_t stripes[GC_STRIPES];
 };
 
