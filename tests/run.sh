@@ -8,7 +8,8 @@
 #   noredis  -DGC_WITH_REDIS=OFF: the build without hiredis still
 #          works, and a Redis cache is refused with -ENOTSUP (build/noredis)
 # then the suites again under valgrind memcheck (plain build; the soak and
-# the cache's and Redis suite's timing-heavy concurrency cases are left out:
+# the cache's, Redis and conformance suites' timing-heavy concurrency cases
+# (and the Redis conformance run's real-time ttl tcase) are left out:
 # under valgrind's serialised threads they measure valgrind, and ASan/TSan
 # cover them):
 #   valgrind                                 (build/plain)
@@ -73,6 +74,25 @@ run_valgrind() {
     CK_EXCLUDE_TCASE=concurrency valgrind -q --error-exitcode=99 --leak-check=full \
       --errors-for-leak-kinds=definite build/plain/tests/test_redis
     passed=$((passed + 1))
+  fi
+  # The conformance suite against each backend: the concurrency tcase is
+  # timing-bound (threads serialised by valgrind); against Redis the ttl
+  # tcase too (real-time TTLs of a few hundred ms).
+  echo "--- valgrind test_conformance local (without the concurrency tcase)"
+  CK_EXCLUDE_TCASE=concurrency "${vg[@]}" build/plain/tests/test_conformance local
+  passed=$((passed + 1))
+  if [ -x build/plain/tests/test_redis ]; then
+    # Without --trace-children, as for test_redis.  Exit 77: skipped
+    # (no redis-server, or built without hiredis).
+    echo "--- valgrind test_conformance redis (without the concurrency and ttl tcases)"
+    rc=0
+    CK_EXCLUDE_TCASE=concurrency,ttl valgrind -q --error-exitcode=99 --leak-check=full \
+      --errors-for-leak-kinds=definite build/plain/tests/test_conformance redis || rc=$?
+    if [ "$rc" -eq 0 ]; then
+      passed=$((passed + 1))
+    elif [ "$rc" -ne 77 ]; then
+      exit "$rc"
+    fi
   fi
   echo "--- valgrind fuzz_replay"
   "${vg[@]}" build/plain/tests/fuzz_replay tests/fuzz/corpus
