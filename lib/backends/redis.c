@@ -6,7 +6,8 @@
  *   - `cmd`, where every command goes.  Casts of put and delete are
  *     pipelined: appended to hiredis's output buffer (pend[] records the
  *     reply each owes) and sent every RD_PIPE_BATCH commands and at the end
- *     of each mailbox batch (gc_redis_idle, the process core's idle hook).
+ *     of each mailbox batch (rd_idle: the backend's idle op, run from the
+ *     worker's handle_idle).
  *     Sending a batch reads back only the previous batch's replies
  *     (rd_overlap), so Redis works on one batch while the worker prepares
  *     the next; everything owed is read back (rd_drain) before a
@@ -16,7 +17,7 @@
  *     CLIENT TRACKING on ... REDIRECT <sub's id> BCAST PREFIX <prefix>
  *     NOLOOP, so Redis reports on `sub` every key under the prefix that
  *     another client changed, expired or evicted.  A listener thread blocks
- *     on `sub` and forwards each report to the worker as a mailbox message.
+ *     on `sub` and forwards each report to the worker (gc_host_msg_send).
  * The near-cache is the cache's ordinary table: the worker writes it, any
  * thread reads it lock-free (table.h), so a near-cache hit costs what a
  * local get costs.
