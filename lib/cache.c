@@ -714,8 +714,10 @@ gc_worker_idle(void *state)
 {
     cache_t *c = state;
 
-    if (c->ops->idle != NULL)
+    if (c->ops->idle != NULL) {
         c->ops->idle(c->be);
+        gc_after_write(c);   /* what it removed from the table is reclaimed */
+    }
 }
 
 static void cache_free(cache_t *c);
