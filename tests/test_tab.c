@@ -824,9 +824,14 @@ START_TEST(test_alloc_fail)
     gc_tab_t *t;
     int i;
     uint16_t id;
+    actor_clock_t *clk;
+    gc_tab_opts_t co = { 0 };
 
     ck_assert_int_eq(gencache_replace_allocator(f_malloc, f_realloc, f_calloc, free), 0);
-    ck_assert_int_eq(gc_tab_new(NULL, &t), 0);
+    /* A manual clock: the snapshots compare ttl_left. */
+    ck_assert_int_eq(actor_clock_manual_new(1, &clk), 0);
+    co.clock = clk;
+    ck_assert_int_eq(gc_tab_new(&co, &t), 0);
     for (i = 0; i < 300; i++) {
         fail_each(t, op_put, i);          /* new keys, classes, growth */
         if (i % 7 == 0)
@@ -855,6 +860,7 @@ START_TEST(test_alloc_fail)
         }
     }
     gc_tab_free(t);
+    ck_assert_int_eq(actor_clock_free(clk), 0);
     for (i = 1; i < 10; i++) {
         atomic_store(&alloc_count, 0);
         atomic_store(&fail_at, i);
