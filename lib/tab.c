@@ -83,7 +83,8 @@ typedef struct map {
     uint64_t rtag;        /* ebr tag, 0: not tagged yet */
     uint32_t count;       /* occupied slots (ids and reservations) */
     uint32_t cursor;      /* next bucket to move out (old maps) */
-    char pad1[64 - 24];
+    void *raw;            /* what gc_calloc returned */
+    char pad1[64 - 32];
     bucket_t b[];
 } map_t;
 
@@ -492,14 +493,28 @@ done:
 /* ------------------------------------------------------------------ */
 /* Maps                                                                 */
 
+/* A zeroed map.  gc_calloc rather than gc_aligned_calloc: the latter
+ * memsets, which for a 16 MiB map is a multi-millisecond stall in one put;
+ * calloc gets fresh zero pages from mmap for a large block, and their first
+ * touch is spread over the inserts and moves that follow. */
 static map_t *
 map_new(uint32_t nb)
 {
-    map_t *m = gc_aligned_calloc(64, sizeof(map_t) + (size_t)nb * sizeof(bucket_t));
+    void *raw = gc_calloc(1, sizeof(map_t) + (size_t)nb * sizeof(bucket_t) + 64);
+    map_t *m;
 
-    if (m != NULL)
-        m->nb = nb;
+    if (raw == NULL)
+        return NULL;
+    m = (map_t *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
+    m->raw = raw;
+    m->nb = nb;
     return m;
+}
+
+static void
+map_free(map_t *m)
+{
+    gc_free(m->raw);
 }
 
 static inline uint64_t
@@ -754,7 +769,7 @@ tab_reclaim(gc_tab_t *t)
             m->rtag = tag;
         if (m->rtag <= thr) {
             *pp = m->rnext;
-            gc_aligned_free(m);
+            map_free(m);
         } else {
             pp = &m->rnext;
         }
@@ -1015,7 +1030,8 @@ ent_has_deadline(const ent_t *e)
 static void
 tab_replace(gc_tab_t *t, map_t *m, uint32_t bi, uint32_t si, ent_t *old, ent_t *ne)
 {
-    ne->freq = gc_load_8(&old->freq);
+    /* Atomic: in a batch commit ne is already published. */
+    gc_store_8(&ne->freq, gc_load_8(&old->freq));
     if (t->limited)
         q_replace(t, old, ne);
     /* Release: ne's contents before its id (pairs with map_probe's acquire). */
@@ -1674,11 +1690,11 @@ gc_tab_free(gc_tab_t *t)
         return;
     for (m = t->map; m != NULL; m = n) {
         n = m->next;
-        gc_aligned_free(m);
+        map_free(m);
     }
     for (m = t->retired_maps; m != NULL; m = n) {
         n = m->rnext;
-        gc_aligned_free(m);
+        map_free(m);
     }
     gc_free(t->st);
     gc_free(t->sidx);
