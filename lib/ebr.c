@@ -15,7 +15,7 @@
 
 uint64_t gc_ebr_global = 1;
 int gc_ebr_asym;
-__thread gc_ebr_rec_t *gc_ebr_self;
+__thread gc_ebr_rec_t *gc_ebr_self __attribute__((tls_model("initial-exec")));
 
 static gc_ebr_rec_t *gc_ebr_head;     /* push-only list of every record */
 static pthread_once_t gc_ebr_once = PTHREAD_ONCE_INIT;

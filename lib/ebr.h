@@ -53,7 +53,9 @@ typedef struct gc_ebr_rec {
  * gc_ebr_init, before any record exists. */
 extern uint64_t gc_ebr_global;
 extern int gc_ebr_asym;
-extern __thread gc_ebr_rec_t *gc_ebr_self;
+/* initial-exec: the library is built -fPIC, and the default model would
+ * make every get call __tls_get_addr. */
+extern __thread gc_ebr_rec_t *gc_ebr_self __attribute__((tls_model("initial-exec")));
 
 /* Once per process (idempotent, thread-safe): query and register membarrier. */
 void gc_ebr_init(void);
