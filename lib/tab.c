@@ -1213,6 +1213,8 @@ gc_tab_delete(gc_tab_t *t, const gc_tab_key_t *k, int *was_expired)
 
     if (was_expired != NULL)
         *was_expired = 0;
+    if (t->in_batch)
+        return -EBUSY;   /* a staged put may name this entry's slot */
     if (e == NULL)
         return -ENOENT;
     exp = ent_has_deadline(e) && ent_expired(e, tab_now(t));
@@ -1264,7 +1266,9 @@ gc_tab_set_ttl(gc_tab_t *t, const gc_tab_key_t *k, int64_t ttl_ms)
     ext_t *x;
     uint64_t now, d;
 
-    if (ttl_ms < -1 || t->in_batch)
+    if (t->in_batch)
+        return -EBUSY;   /* a staged put may name this entry's slot */
+    if (ttl_ms < -1)
         return -EINVAL;
     e = tab_wfind(t, k, &m, &bi, &si);
     if (e == NULL)

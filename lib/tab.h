@@ -14,7 +14,9 @@
  *
  * Batches.  Between gc_tab_batch_begin and gc_tab_batch_commit or
  * gc_tab_batch_abort the writer calls only gc_tab_batch_put (and the any-
- * thread functions).
+ * thread functions and gc_tab_find): gc_tab_put, gc_tab_delete and
+ * gc_tab_set_ttl refuse with -EBUSY, gc_tab_expire, gc_tab_clear and
+ * gc_tab_maintain do nothing, and gc_tab_batch_begin returns -EINVAL.
  */
 #ifndef GC_TAB_H
 #define GC_TAB_H
@@ -68,12 +70,14 @@ int gc_tab_get(gc_tab_t *t, const gc_tab_key_t *k, void *buf, size_t cap, size_t
  * Writer.  Insert or replace (the replaced value stays readable to readers
  * already holding it).  ttl_ms: 0 none, > 0 ms from now.  Allocates first:
  * on error nothing changed.  0, -ENOMEM, -E2BIG (key+value > max_bytes),
- * -EINVAL (ttl_ms < 0).  Evicts (S3-FIFO) to respect the limits, never the
- * entry just put; *evicted (may be NULL) += how many.
+ * -EINVAL (ttl_ms < 0), -EBUSY (a batch is open).  Evicts (S3-FIFO) to
+ * respect the limits, never the entry just put; *evicted (may be NULL) +=
+ * how many.
  */
 int gc_tab_put(gc_tab_t *t, const gc_tab_key_t *k, const void *v, size_t vlen, int64_t ttl_ms,
                int64_t *evicted);
-/* 0, -ENOENT (absent; or expired: removed anyway, *was_expired = 1). */
+/* 0, -ENOENT (absent; or expired: removed anyway, *was_expired = 1),
+ * -EBUSY (a batch is open). */
 int gc_tab_delete(gc_tab_t *t, const gc_tab_key_t *k, int *was_expired);
 /* Writer-side read of a live entry, valid until the next writer call:
  * 0, -ENOENT.  Any out-pointer may be NULL; *ttl_len: the TTL it was last
@@ -82,7 +86,8 @@ int gc_tab_find(gc_tab_t *t, const gc_tab_key_t *k, const void **v, size_t *vlen
                 int64_t *ttl_left, int64_t *ttl_len);
 /* Restart the TTL: ttl_ms > 0 new length from now, 0 none (persist), -1
  * the length last set (touch; nothing to do without one).  Allocates
- * first: 0, -ENOENT, -ENOMEM, -EINVAL (nothing changed). */
+ * first: 0, -ENOENT, -ENOMEM, -EINVAL, -EBUSY (a batch is open; nothing
+ * changed). */
 int gc_tab_set_ttl(gc_tab_t *t, const gc_tab_key_t *k, int64_t ttl_ms);
 
 /* Reserve room for n puts (entries may still fail to allocate in

@@ -450,6 +450,9 @@ START_TEST(test_batch)
     ck_assert_int_eq(gc_tab_batch_begin(t, 100), 0);
     ck_assert_int_eq(gc_tab_batch_begin(t, 100), -EINVAL);
     ck_assert_int_eq(gc_tab_put(t, &a.k, w, sizeof(w), 0, NULL), -EBUSY);
+    ck_assert_int_eq(gc_tab_delete(t, &a.k, NULL), -EBUSY);
+    ck_assert_int_eq(gc_tab_set_ttl(t, &a.k, 5), -EBUSY);
+    ck_assert_int_eq(gc_tab_expire(t, 10), 0);
     for (i = 0; i < 100; i++) {
         mkval(w, i, 2);
         ck_assert_int_eq(gc_tab_batch_put(t, mk(&a, 0, i), w, sizeof(w), i % 2 ? 1000 : 0), 0);
