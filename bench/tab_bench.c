@@ -11,7 +11,9 @@
  *     (also with max_entries = 1M: S3-FIFO queues and ghost);
  *   put latency: each single put timed while the table grows from empty
  *     to 1M keys (gc_tab_maintain after every 64 puts, as the cache calls
- *     it after each mailbox batch).
+ *     it after each mailbox batch);
+ *   mass expiry: 1M keys due at once, removed by gc_tab_expire slices of
+ *     1,000 (each slice timed, with the gc_tab_maintain that follows it).
  *
  * Run: ./build/bench/tab_bench [--quick] [--threads N]   (--quick < 30 s)
  * Prints a markdown table.
@@ -331,6 +333,55 @@ bench_put_latency(size_t n)
     free(keys);
 }
 
+/* n keys with TTLs, all due at once: each gc_tab_expire(t, 1000) slice
+ * timed. */
+static void
+bench_expiry(size_t n)
+{
+    unsigned char *keys = bench_make_keys(n), val[BVAL];
+    gc_tab_opts_t o = { 0 };
+    actor_clock_t *clk;
+    gc_tab_t *t;
+    uint64_t t0, worst = 0, total = 0;
+    size_t i, slices = 0, got;
+    char wl[48];
+
+    memset(val, 'v', sizeof(val));
+    if (actor_clock_manual_new(1, &clk) != 0)
+        exit(1);
+    o.clock = clk;
+    if (gc_tab_new(&o, &t) != 0)
+        exit(1);
+    for (i = 0; i < n; i++) {
+        const unsigned char *k = keys + i * BKEY;
+        gc_tab_key_t key = { 0, k, BKEY, gc_tab_hash(0, k, BKEY) };
+
+        if (gc_tab_put(t, &key, val, BVAL, 1000 + (int64_t)(i % 1000), NULL) != 0)
+            exit(1);
+        if (i % 64 == 63)
+            gc_tab_maintain(t);
+    }
+    actor_clock_advance(clk, 5000);
+    do {
+        t0 = now_ns();
+        got = gc_tab_expire(t, 1000);
+        gc_tab_maintain(t);
+        t0 = now_ns() - t0;
+        total += t0;
+        if (t0 > worst)
+            worst = t0;
+        slices++;
+    } while (got > 0);
+    snprintf(wl, sizeof(wl), "expire %zuk due, max 1000", n / 1000);
+    row(wl, "slice mean", (double)total / (double)slices / 1e3, "us", "", 0, "", -1);
+    row(wl, "slice max", (double)worst / 1e3, "us", "", 0, "<= ~1000 us", worst <= 1000000);
+    if (gc_tab_count(t) != 0)
+        exit(1);
+    gc_tab_free(t);
+    actor_clock_free(clk);
+    free(keys);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -367,5 +418,6 @@ main(int argc, char **argv)
     bench_get(100000);
     bench_get(1000000);
     bench_put_latency(1000000);
+    bench_expiry(1000000);
     return 0;
 }
