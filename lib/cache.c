@@ -29,9 +29,9 @@
  * Incarnations.  The worker can exit and be started again (by a supervisor,
  * through cache_child_start) while the cache object stays: handles, names
  * and direct reads keep working across the restart, and with keep_data the
- * table is kept as it was.  Callers load the worker pointer inside an epoch
- * section and take a reference on it; replacing the pointer waits for those
- * sections (ck_epoch_synchronize) before dropping the old reference.  A call
+ * table is kept as it was.  Callers load the worker pointer inside a read
+ * section (ebr.h) and take a reference on it; replacing the pointer waits
+ * for those sections (gc_ebr_sync) before dropping the old reference.  A call
  * that finds no live worker waits on `incarnation` (a futex word bumped when
  * a worker starts or the cache stops) within its timeout.
  *
@@ -53,9 +53,11 @@
 #include "process.h"
 #include "records.h"
 #include "registry.h"
-#include "table.h"
 
-#include <ck_epoch.h>
+#include "ebr.h"
+#include "tab.h"
+
+#include <sched.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -101,31 +103,6 @@ gc_stripe(cache_t *c)
     if (gc_tls_stripe == 0)
         gc_tls_stripe = 1 + ck_pr_faa_uint(&gc_stripe_next, 1) % GC_STRIPES;
     return &c->stripes[gc_tls_stripe - 1];
-}
-
-/* The composite key (ns NUL key) in a caller buffer; small ones on the
- * stack.  Returns the buffer or NULL (-ENOMEM). */
-static unsigned char *
-gc_compose(unsigned char *stack, size_t stack_len, const char *ns, size_t ns_len,
-           const void *key, size_t key_len, size_t *len)
-{
-    unsigned char *p = stack;
-
-    *len = ns_len + 1 + key_len;
-    if (*len > stack_len && (p = gc_malloc(*len)) == NULL)
-        return NULL;
-    memcpy(p, ns, ns_len);
-    p[ns_len] = '\0';
-    memcpy(p + ns_len + 1, key, key_len);
-    return p;
-}
-
-static int64_t
-gc_ttl_left(uint64_t deadline, uint64_t now)
-{
-    if (deadline == 0)
-        return CACHE_TTL_NONE;
-    return deadline > now ? (int64_t)(deadline - now) : 0;
 }
 
 static void
@@ -232,10 +209,33 @@ gc_loss_take(cache_t *c)
 /* ------------------------------------------------------------------ */
 /* The table (worker thread)                                            */
 
+/*
+ * Keys.  The table names a namespace by a 16-bit id it interned (tab.h).
+ * The worker interns a namespace on its first write; readers only look it
+ * up, and a namespace never interned holds no key.  The default namespace
+ * is interned at cache_new, so its id is at hand without a lookup.
+ */
+static int
+gc_key_make(cache_t *c, const char *ns, size_t ns_len, const void *key, size_t key_len,
+            int intern, gc_tab_key_t *k)
+{
+    int rc;
+
+    if (ns == c->ns && ns_len == c->cfg.ns_len)
+        k->ns = c->ns_id;
+    else if ((rc = intern ? gc_tab_ns_intern(c->tab, ns, ns_len, &k->ns)
+                          : gc_tab_ns_find(c->tab, ns, ns_len, &k->ns)) != 0)
+        return rc;
+    k->key = key;
+    k->len = (uint32_t)key_len;
+    k->hash = gc_tab_hash(k->ns, key, key_len);
+    return 0;
+}
+
 static void
 gc_arm_expiry(cache_t *c)
 {
-    uint64_t dl = gc_table_next_deadline(&c->table);
+    uint64_t dl = gc_tab_next_deadline(c->tab);
 
     if (dl == 0 || (c->timer_ref != 0 && c->timer_deadline <= dl))
         return;
@@ -249,189 +249,125 @@ gc_arm_expiry(cache_t *c)
     /* On -ENOMEM the next write re-arms; readers check deadlines anyway. */
 }
 
-/* After every write: free what readers no longer reach, and make sure the
- * rest is freed soon even if no other write comes. */
+/* After every write: keep the expiry timer at the earliest deadline, and
+ * make sure retired memory is reclaimed soon even if no other write comes
+ * (the table reclaims in batches: gc_tab_maintain, gc_tab_reclaim). */
 static void
 gc_after_write(cache_t *c)
 {
-    if (gc_epoch_pending() >= 256)
-        gc_epoch_poll();
-    if (gc_epoch_pending() > 0 && !c->reclaim_armed &&
+    gc_tab_maintain(c->tab);
+    if (!c->reclaim_armed && gc_tab_pending(c->tab) &&
         actor_send_after(c->self, GC_RECLAIM_MS, GC_TAG_RECLAIM, NULL, 0, NULL) == 0)
         c->reclaim_armed = 1;
     gc_arm_expiry(c);
 }
 
-static void
-gc_evict(cache_t *c, const gc_entry_t *keep)
-{
-    while ((c->max_entries != 0 && c->table.count > c->max_entries) ||
-           (c->max_bytes != 0 && c->table.bytes > c->max_bytes)) {
-        if (!gc_table_evict_one(&c->table, keep))
-            break;
-        gc_stat_inc(&c->evictions, 1);
-    }
-}
-
-static int
-gc_cache_insert(cache_t *c, gc_entry_t *e, uint64_t now)
-{
-    int rc;
-
-    if (c->max_bytes != 0 && gc_entry_record_bytes(e) > c->max_bytes) {
-        gc_entry_free(e);
-        return -E2BIG;
-    }
-    rc = gc_table_insert(&c->table, e, now);
-    if (rc != 0) {
-        gc_entry_free(e);
-        return rc;
-    }
-    gc_evict(c, e);
-    return 0;
-}
-
-static gc_entry_t *
-gc_find(cache_t *c, const char *ns, size_t ns_len, const void *key, size_t key_len)
-{
-    unsigned char stack[256], *buf;
-    gc_key_t k;
-    gc_entry_t *e;
-
-    buf = gc_compose(stack, sizeof(stack), ns, ns_len, key, key_len, &k.len);
-    if (buf == NULL)
-        return NULL;
-    k.bytes = buf;
-    k.hash = gc_key_hash(buf, k.len);
-    e = gc_table_find(&c->table, &k);
-    if (buf != stack)
-        gc_free(buf);
-    return e;
-}
-
-/* Writer-side lookup that treats an expired entry as absent. */
-static gc_entry_t *
-gc_find_live(cache_t *c, const char *ns, size_t ns_len, const void *key,
-             size_t key_len, uint64_t now)
-{
-    gc_entry_t *e = gc_find(c, ns, ns_len, key, key_len);
-
-    if (e != NULL && e->deadline != 0 && e->deadline <= now)
-        return NULL;
-    return e;
-}
-
-static gc_entry_t *
-gc_view_entry(const gc_view_t *v)
-{
-    return gc_entry_new(v->ns, v->r.ns_len, v->key, v->r.key_len, v->value,
-                        v->r.value_len, v->r.ttl_ms);
-}
-
-/* All-or-nothing: every entry is allocated and the table has room before
- * the first insert; should an insert still fail (ck_hs may want to grow on
- * a long probe sequence), the inserts made so far are undone in reverse
- * order, which never allocates.  So a batch fails whole or applies whole,
- * for the worker; direct readers may see part of it while it is applied
- * (cache.h). */
+/* All-or-nothing for the worker and for readers: every record is staged
+ * (allocated, invisible) before the commit publishes them at once. */
 static int
 gc_apply_batch(cache_t *c, const gc_view_t *v)
 {
-    size_t n = v->r.batch_len, i, done = 0;
-    gc_entry_t **es, **olds;
+    size_t n = v->r.batch_len, i;
     const unsigned char *p = v->next;
-    uint64_t now = actor_clock_now(c->clock);
-    int rc = 0;
+    int64_t evicted = 0;
+    int rc;
 
-    es = gc_calloc(n ? 2 * n : 1, sizeof(*es));
-    if (es == NULL)
-        return -ENOMEM;
-    olds = es + n;
-    for (i = 0; i < n; i++) {
+    if ((rc = gc_tab_batch_begin(c->tab, n)) != 0)
+        return rc;
+    for (i = 0; i < n && rc == 0; i++) {
         gc_view_t sub;
+        gc_tab_key_t k;
 
         gc_view_parse(p, &sub);
         p = sub.next;
-        es[i] = gc_view_entry(&sub);
-        if (es[i] == NULL ||
-            (c->max_bytes != 0 && gc_entry_record_bytes(es[i]) > c->max_bytes)) {
-            rc = es[i] == NULL ? -ENOMEM : -E2BIG;
-            break;
-        }
-    }
-    if (rc == 0)
-        rc = gc_table_reserve(&c->table, n);
-    for (i = 0; rc == 0 && i < n; i++) {
-        rc = gc_table_insert_keep(&c->table, es[i], now, &olds[i]);
+        rc = gc_key_make(c, sub.ns, sub.r.ns_len, sub.key, sub.r.key_len, 1, &k);
         if (rc == 0)
-            done++;
+            rc = gc_tab_batch_put(c->tab, &k, sub.value, sub.r.value_len, sub.r.ttl_ms);
     }
     if (rc != 0) {
-        while (done > 0) {
-            done--;
-            gc_table_undo(&c->table, es[done], olds[done]);  /* retires es[done] */
-            es[done] = NULL;
-        }
-        for (i = 0; i < n; i++)
-            gc_entry_free(es[i]);
-        gc_free(es);
-        return rc;
+        gc_tab_batch_abort(c->tab);
+        return rc == -ENOSPC ? -ENOMEM : rc;
     }
-    for (i = 0; i < n; i++)
-        gc_table_retire(olds[i]);
+    (void)gc_tab_batch_commit(c->tab, &evicted);
     gc_stat_inc(&c->puts, n);
-    gc_evict(c, NULL);
-    gc_free(es);
+    gc_stat_inc(&c->evictions, (uint64_t)evicted);
+    return 0;
+}
+
+/* cache_all: the live records of one namespace matching a pattern. */
+typedef struct gc_rec_ref {
+    const void *key, *value;
+    size_t klen, vlen;
+    int64_t ttl;
+} gc_rec_ref_t;
+
+typedef struct gc_all_ctx {
+    const char *pat;
+    gc_rec_ref_t *v;
+    size_t n, cap;
+    uint64_t size;
+    int rc;
+} gc_all_ctx_t;
+
+static int
+gc_all_one(void *arg, const void *key, size_t klen, const void *v, size_t vlen,
+           int64_t ttl_left)
+{
+    gc_all_ctx_t *a = arg;
+
+    if (!gc_glob(a->pat, key, klen))
+        return 0;
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 64;
+        gc_rec_ref_t *nv = gc_realloc(a->v, cap * sizeof(*nv));
+
+        if (nv == NULL) {
+            a->rc = -ENOMEM;
+            return 1;
+        }
+        a->v = nv;
+        a->cap = cap;
+    }
+    a->v[a->n++] = (gc_rec_ref_t){ key, v, klen, vlen, ttl_left };
+    a->size += gc_rec_size(klen, vlen);
     return 0;
 }
 
 static int
-gc_record_cmp(const void *a, const void *b)
+gc_rec_ref_cmp(const void *a, const void *b)
 {
-    const gc_entry_t *x = *(gc_entry_t *const *)a, *y = *(gc_entry_t *const *)b;
+    const gc_rec_ref_t *x = a, *y = b;
 
-    return gc_key_cmp(gc_entry_user_key(x), gc_entry_user_key_len(x), gc_entry_user_key(y),
-                      gc_entry_user_key_len(y));
+    return gc_key_cmp(x->key, x->klen, y->key, y->klen);
 }
 
-/* ALL reply, in the record codec's format (records.h). */
+/* ALL reply, in the record codec's format (records.h), sorted by key. */
 static int
 gc_reply_all(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
 {
-    uint64_t now = actor_clock_now(c->clock), n = 0, size = gc_rec_header_size();
-    const char *pat = v->r.arg_len > 0 ? (const char *)v->arg : "*";
-    gc_entry_t **hits;
+    gc_all_ctx_t a = { v->r.arg_len > 0 ? (const char *)v->arg : "*", NULL, 0, 0,
+                       gc_rec_header_size(), 0 };
+    gc_tab_key_t k;
     unsigned char *out;
     size_t i;
 
-    hits = gc_malloc((c->table.n ? c->table.n : 1) * sizeof(*hits));
-    if (hits == NULL)
-        return -ENOMEM;
-    for (i = 0; i < c->table.n; i++) {
-        gc_entry_t *e = c->table.all[i];
-
-        if (e->ns_len != v->r.ns_len || memcmp(e->data, v->ns, e->ns_len) != 0)
-            continue;
-        if (e->deadline != 0 && e->deadline <= now)
-            continue;
-        if (!gc_glob(pat, gc_entry_user_key(e), gc_entry_user_key_len(e)))
-            continue;
-        hits[n++] = e;
-        size += gc_rec_size(gc_entry_user_key_len(e), e->value_len);
+    if (gc_key_make(c, v->ns, v->r.ns_len, "", 0, 0, &k) == 0)
+        (void)gc_tab_foreach(c->tab, k.ns, gc_all_one, &a);
+    if (a.rc != 0) {
+        gc_free(a.v);
+        return a.rc;
     }
-    qsort(hits, n, sizeof(*hits), gc_record_cmp);
-    if (size > ACTOR_MSG_MAX || (out = actor_reply_buf(reply, size)) == NULL) {
-        gc_free(hits);
-        return size > ACTOR_MSG_MAX ? -EMSGSIZE : -ENOMEM;
+    if (a.n > 1)
+        qsort(a.v, a.n, sizeof(*a.v), gc_rec_ref_cmp);
+    if (a.size > ACTOR_MSG_MAX || (out = actor_reply_buf(reply, a.size)) == NULL) {
+        gc_free(a.v);
+        return a.size > ACTOR_MSG_MAX ? -EMSGSIZE : -ENOMEM;
     }
-    out = gc_rec_begin(out, n);
-    for (i = 0; i < n; i++) {
-        gc_entry_t *e = hits[i];
-
-        out = gc_rec_put(out, gc_entry_user_key(e), gc_entry_user_key_len(e),
-                         gc_entry_value(e), e->value_len, gc_ttl_left(e->deadline, now));
-    }
-    gc_free(hits);
+    out = gc_rec_begin(out, a.n);
+    for (i = 0; i < a.n; i++)
+        out = gc_rec_put(out, a.v[i].key, a.v[i].klen, a.v[i].value, a.v[i].vlen,
+                         a.v[i].ttl);
+    gc_free(a.v);
     return 0;
 }
 
@@ -442,74 +378,68 @@ int
 gc_host_put(gc_host_t *c, const char *ns, size_t ns_len, const void *key, size_t key_len,
             const void *value, size_t value_len, int64_t ttl_ms, uint64_t base_ms)
 {
-    gc_entry_t *e = gc_entry_new(ns, ns_len, key, key_len, value, value_len, ttl_ms);
+    gc_tab_key_t k;
+    int64_t evicted = 0;
+    int rc;
 
-    if (e == NULL)
-        return -ENOMEM;
-    return gc_cache_insert(c, e, base_ms != 0 ? base_ms : actor_clock_now(c->clock));
+    if (base_ms != 0 && ttl_ms > 0) {
+        /* Counted from base_ms: what is left of it now. */
+        uint64_t now = actor_clock_now(c->clock);
+
+        if (now >= base_ms) {
+            if (now - base_ms >= (uint64_t)ttl_ms) {
+                (void)gc_host_drop(c, ns, ns_len, key, key_len, NULL);
+                return 0;   /* already past its deadline: nothing to keep */
+            }
+            ttl_ms -= (int64_t)(now - base_ms);
+        }
+    }
+    if ((rc = gc_key_make(c, ns, ns_len, key, key_len, 1, &k)) != 0)
+        return rc == -ENOSPC ? -ENOMEM : rc;
+    rc = gc_tab_put(c->tab, &k, value, value_len, ttl_ms, &evicted);
+    gc_stat_inc(&c->evictions, (uint64_t)evicted);
+    return rc;
 }
 
 int
 gc_host_drop(gc_host_t *c, const char *ns, size_t ns_len, const void *key, size_t key_len,
              int *expired)
 {
-    gc_entry_t *e = gc_find(c, ns, ns_len, key, key_len);
-    int dead;
+    gc_tab_key_t k;
+    int dead = 0, rc;
 
     if (expired != NULL)
         *expired = 0;
-    if (e == NULL)
+    if (gc_key_make(c, ns, ns_len, key, key_len, 0, &k) != 0)
         return -ENOENT;
-    dead = e->deadline != 0 && e->deadline <= actor_clock_now(c->clock);
-    gc_table_remove(&c->table, e);
-    if (dead && expired != NULL)
-        *expired = 1;
-    return dead ? -ENOENT : 0;
+    rc = gc_tab_delete(c->tab, &k, &dead);
+    if (expired != NULL)
+        *expired = dead;
+    return rc;
 }
 
 int
 gc_host_find(gc_host_t *c, const char *ns, size_t ns_len, const void *key, size_t key_len,
              const void **value, size_t *value_len, int64_t *ttl_left, int64_t *ttl_len)
 {
-    uint64_t now = actor_clock_now(c->clock);
-    gc_entry_t *e = gc_find_live(c, ns, ns_len, key, key_len, now);
+    gc_tab_key_t k;
 
-    if (e == NULL)
+    if (gc_key_make(c, ns, ns_len, key, key_len, 0, &k) != 0)
         return -ENOENT;
-    if (value != NULL)
-        *value = gc_entry_value(e);
-    if (value_len != NULL)
-        *value_len = e->value_len;
-    if (ttl_left != NULL)
-        *ttl_left = gc_ttl_left(e->deadline, now);
-    if (ttl_len != NULL)
-        *ttl_len = e->ttl_ms;
-    return 0;
+    return gc_tab_find(c->tab, &k, value, value_len, ttl_left, ttl_len);
 }
 
 int
 gc_host_set_ttl(gc_host_t *c, const char *ns, size_t ns_len, const void *key, size_t key_len,
                 int64_t ttl)
 {
-    uint64_t now = actor_clock_now(c->clock), dl;
-    gc_entry_t *e = gc_find_live(c, ns, ns_len, key, key_len, now);
-    int rc;
+    gc_tab_key_t k;
 
-    if (e == NULL)
+    if (gc_key_make(c, ns, ns_len, key, key_len, 0, &k) != 0)
         return -ENOENT;
-    /* Allocate first, commit after: the new TTL length is stored only once
-     * the deadline (which may need room in the expiry heap) is in place,
-     * so an error changes nothing. */
-    if (ttl < 0)
-        ttl = e->ttl_ms;   /* touch: the same length */
-    if (ttl <= 0)
-        dl = 0;
-    else
-        dl = (uint64_t)ttl > UINT64_MAX - now ? UINT64_MAX : now + (uint64_t)ttl;
-    rc = gc_table_set_deadline(&c->table, e, dl);
-    if (rc == 0)
-        e->ttl_ms = ttl;
-    return rc;
+    /* The table allocates first and commits after: an error (-ENOMEM)
+     * changes nothing, the TTL length included. */
+    return gc_tab_set_ttl(c->tab, &k, ttl);
 }
 
 int
@@ -527,7 +457,7 @@ gc_host_all(gc_host_t *c, const gc_view_t *v, actor_reply_t *reply)
 void
 gc_host_clear(gc_host_t *c)
 {
-    gc_table_clear(&c->table);
+    gc_tab_clear(c->tab);
 }
 
 size_t
@@ -539,7 +469,7 @@ gc_host_max_bytes(const gc_host_t *c)
 uint64_t
 gc_host_entries(const gc_host_t *c)
 {
-    return gc_load_64(&c->table.count);
+    return gc_tab_count(c->tab);
 }
 
 size_t
@@ -733,7 +663,7 @@ gc_worker_exit(void *state, int reason)
     /* Without keep_data, an incarnation's table dies with it (the next one
      * starts empty, as a restarted GenServer would). */
     if (!c->keep_data || gc_stopped(c))
-        gc_table_clear(&c->table);
+        gc_tab_clear(c->tab);
     c->timer_ref = 0;
     c->timer_deadline = 0;
     c->reclaim_armed = 0;
@@ -747,8 +677,6 @@ gc_worker_init(actor_t *self, void *arg, void **state)
     cache_t *c = arg;
     int rc;
 
-    if (gc_epoch_record() == NULL)
-        return -ENOMEM;
     cache_retain(c);
     c->self = self;
     c->timer_ref = 0;
@@ -756,7 +684,7 @@ gc_worker_init(actor_t *self, void *arg, void **state)
     c->reclaim_armed = 0;
     *state = c;
     if (!c->keep_data)
-        gc_table_clear(&c->table);
+        gc_tab_clear(c->tab);
     if (c->ops->start != NULL && (rc = c->ops->start(c->be)) != 0) {
         c->self = NULL;
         cache_release(c);
@@ -778,12 +706,12 @@ gc_worker_info(void *state, const actor_info_t *info)
 
         c->timer_ref = 0;
         c->timer_deadline = 0;
-        k = gc_table_expire(&c->table, actor_clock_now(c->clock), GC_EXPIRE_SLICE);
+        k = gc_tab_expire(c->tab, GC_EXPIRE_SLICE);
         gc_stat_inc(&c->expirations, k);
         gc_after_write(c);
     } else if (info->msg.tag == GC_TAG_RECLAIM) {
         c->reclaim_armed = 0;
-        gc_epoch_poll();
+        gc_tab_reclaim(c->tab);
         gc_after_write(c);
     } else if (info->msg.tag >= GC_TAG_BACKEND && c->ops->timer != NULL) {
         c->ops->timer(c->be, info->msg.tag - GC_TAG_BACKEND);
@@ -819,7 +747,8 @@ cache_free(cache_t *c)
 {
     actor_release(c->worker);
     actor_release(c->sup);
-    gc_table_destroy(&c->table);
+    if (c->tab != NULL)
+        gc_tab_free(c->tab);
     actor__clock_unhold(c->clock);
     if (c->be != NULL)
         c->ops->destroy(c->be);
@@ -946,9 +875,17 @@ cache_new(const cache_opts_t *opts, cache_t **out)
     pthread_mutex_init(&c->wlock, NULL);
     pthread_mutex_init(&c->flock, NULL);
     pthread_mutex_init(&c->llock, NULL);
-    if ((rc = gc_table_init(&c->table)) != 0) {
-        cache_free(c);
-        return rc;
+    {
+        gc_tab_opts_t to = { .max_entries = c->max_entries, .max_bytes = c->max_bytes,
+                             .clock = c->clock };
+
+        /* The creating thread is the table's writer until a worker starts
+         * (the spawn hands it over through thread creation). */
+        if ((rc = gc_tab_new(&to, &c->tab)) != 0 ||
+            (rc = gc_tab_ns_intern(c->tab, c->ns, c->cfg.ns_len, &c->ns_id)) != 0) {
+            cache_free(c);
+            return rc == -ENOSPC ? -ENOMEM : rc;
+        }
     }
     if (c->has_name && (rc = gc_name_add(c)) != 0) {
         cache_free(c);
@@ -988,16 +925,20 @@ gc_spawn(cache_t *c, actor_t **old)
     return 0;
 }
 
+/* Drop the previous worker's reference once no caller can still be taking
+ * one from the pointer it read (gc_worker_get's read section). */
 static void
 gc_drop_old_worker(actor_t *old)
 {
-    ck_epoch_record_t *rec;
+    uint64_t tag = 0;
 
     if (old == NULL)
         return;
-    rec = gc_epoch_record();
-    if (rec != NULL)
-        ck_epoch_synchronize(rec);
+    /* Every section that may have read `old` began before the pointer
+     * changed; wait until the threshold passes the tag of that change.
+     * Slow path (a restart), so polling with a yield is fine. */
+    while (gc_ebr_sync(tag == 0 ? &tag : &(uint64_t){ 0 }) < tag)
+        sched_yield();
     actor_release(old);
 }
 
@@ -1110,7 +1051,7 @@ cache_worker(cache_t *c)
 static actor_t *
 gc_worker_get(cache_t *c)
 {
-    ck_epoch_record_t *rec = gc_epoch_record();
+    gc_ebr_rec_t *rec = gc_ebr_reader();
     actor_t *w;
 
     if (rec == NULL) {
@@ -1119,11 +1060,11 @@ gc_worker_get(cache_t *c)
         pthread_mutex_unlock(&c->wlock);
         return w;
     }
-    ck_epoch_begin(rec, NULL);
-    /* Pairs with ck_pr_store_ptr in gc_spawn; the section keeps the actor
+    gc_ebr_enter(rec);
+    /* Pairs with gc_store_ptr in gc_spawn; the section keeps the actor
      * alive until our reference is taken (gc_drop_old_worker waits). */
     w = actor_retain(gc_load_ptr(&c->worker));
-    ck_epoch_end(rec, NULL);
+    gc_ebr_exit(rec);
     return w;
 }
 
@@ -1394,21 +1335,19 @@ cache_sync(cache_t *c, int timeout_ms)
 /* Direct reads                                                         */
 
 /*
- * Look the key up from this thread.  With buf == NULL only the TTL is read.
- * Epoch section: the entry cannot be freed until ck_epoch_end.
+ * Look the key up from this thread: lock-free, no allocation, no wait for
+ * the worker (tab.h: gc_tab_get validates what it read and never returns a
+ * torn or freed value, nor one past its deadline).  With buf == NULL only
+ * the TTL is read.
  */
 static int
 gc_read(cache_t *c, const char *ns, const void *key, size_t key_len, void *buf,
         size_t cap, size_t *value_len, int64_t *ttl_out)
 {
-    unsigned char stack[256], *kb;
-    ck_epoch_record_t *rec;
     const char *nsp;
-    size_t ns_len;
-    gc_key_t k;
-    gc_entry_t *e;
-    gc_stripe_t *s;
-    int rc = -ENOENT;
+    size_t ns_len, vlen = 0;
+    gc_tab_key_t k;
+    int rc;
 
     if (value_len != NULL)
         *value_len = 0;
@@ -1417,46 +1356,15 @@ gc_read(cache_t *c, const char *ns, const void *key, size_t key_len, void *buf,
         return -EINVAL;
     if (gc_stopped(c))
         return -ESRCH;
-    rec = gc_epoch_record();
-    kb = gc_compose(stack, sizeof(stack), nsp, ns_len, key, key_len, &k.len);
-    if (rec == NULL || kb == NULL) {
-        if (kb != stack)
-            gc_free(kb);
-        return -ENOMEM;
+    rc = gc_key_make(c, nsp, ns_len, key, key_len, 0, &k);
+    if (rc == 0)
+        rc = gc_tab_get(c->tab, &k, buf, buf != NULL ? cap : 0, &vlen, ttl_out);
+    if (rc == -ENOBUFS && buf == NULL)
+        rc = 0;   /* only the TTL was asked for */
+    if (rc == 0 || rc == -ENOBUFS) {
+        if (value_len != NULL)
+            *value_len = vlen;
     }
-    k.bytes = kb;
-    k.hash = gc_key_hash(kb, k.len);
-    s = gc_stripe(c);
-
-    ck_epoch_begin(rec, NULL);
-    e = gc_table_find(&c->table, &k);
-    if (e != NULL) {
-        /* Pairs with ck_pr_store_64 in gc_table_set_deadline. */
-        uint64_t dl = gc_load_64(&e->deadline);
-        uint64_t now = dl != 0 ? actor_clock_now(c->clock) : 0;
-
-        if (dl == 0 || dl > now) {
-            rc = 0;
-            if (ttl_out != NULL)
-                *ttl_out = gc_ttl_left(dl, now);
-            if (value_len != NULL)
-                *value_len = e->value_len;
-            if (buf != NULL) {
-                memcpy(buf, gc_entry_value(e), e->value_len < cap ? e->value_len : cap);
-                if (e->value_len > cap)
-                    rc = -ENOBUFS;
-            }
-            /* CLOCK bit: write only when clear, to keep hot keys' lines
-             * shared between readers. */
-            if (gc_load_8(&e->ref) == 0)
-                gc_store_8(&e->ref, 1);
-        }
-    }
-    gc_epoch_reader_done();
-    ck_epoch_end(rec, NULL);
-
-    if (kb != stack)
-        gc_free(kb);
     if (rc == -ENOENT && (c->ops->flags & GC_BE_READ_THROUGH) && buf != NULL) {
         /* The table holds part of the data (a near-cache): ask the worker,
          * which counts the hit or miss. */
@@ -1465,12 +1373,16 @@ gc_read(cache_t *c, const char *ns, const void *key, size_t key_len, void *buf,
 
         return cache_call(c, &op, CACHE_DEFAULT_TIMEOUT);
     }
-    if (buf != NULL) {
-        /* Stripe counters: relaxed atomic increments, read by cache_stats. */
-        if (rc == -ENOENT)
-            ck_pr_inc_64(&s->misses);
-        else
-            ck_pr_inc_64(&s->hits);
+    if (buf != NULL && (rc == 0 || rc == -ENOBUFS || rc == -ENOENT)) {
+        gc_stripe_t *st = gc_stripe(c);
+        uint64_t *ctr = rc == -ENOENT ? &st->misses : &st->hits;
+
+        /* A plain load and store, not an atomic add: a thread has its own
+         * stripe (up to GC_STRIPES threads per cache), so nothing is lost
+         * then; past that two threads may share one and a count may be
+         * lost, which stats are allowed (cache.h).  The store is atomic
+         * for cache_stats's loads. */
+        gc_store_64(ctr, gc_load_64(ctr) + 1);
     }
     return rc;
 }
@@ -1573,8 +1485,8 @@ cache_stats(cache_t *c, cache_stats_t *st)
     st->deletes = gc_load_64(&c->deletes);
     st->expirations = gc_load_64(&c->expirations);
     st->evictions = gc_load_64(&c->evictions);
-    st->entries = gc_load_64(&c->table.count);
-    st->bytes = gc_load_64(&c->table.bytes);
+    st->entries = gc_tab_count(c->tab);
+    st->bytes = gc_tab_bytes(c->tab);
     st->restarts = gc_load_64(&c->restarts);
     if (c->ops->stats != NULL)
         c->ops->stats(c->be, st);

@@ -10,7 +10,7 @@
 
 #include "cache_backend.h"
 #include "request.h"
-#include "table.h"
+#include "tab.h"
 
 #include <ck_cc.h>
 #include <pthread.h>
@@ -80,7 +80,8 @@ struct cache {
     actor_clock_t *clock;
     size_t mailbox_limit;
 
-    gc_table_t table;
+    gc_tab_t *tab;           /* the lock-free table (tab.h) */
+    uint16_t ns_id;          /* the default namespace's id in it */
     const gc_backend_ops_t *ops;   /* the backend (cache_backend.h) */
     gc_backend_t *be;
 

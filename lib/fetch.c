@@ -15,7 +15,7 @@
 #include "atomic.h"
 #include "cache_int.h"
 #include "park.h"
-#include "table.h"
+#include "tab.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -81,7 +81,7 @@ cache_fetch(cache_t *c, const char *ns, const void *key, size_t key_len,
     memcpy(kb, nsp, ns_len);
     kb[ns_len] = '\0';
     memcpy(kb + ns_len + 1, key, key_len);
-    hash = gc_key_hash(kb, klen);
+    hash = (unsigned long)gc_tab_hash(0, kb, klen);
     pthread_mutex_lock(&c->flock);
     for (f = c->inflight; f != NULL; f = f->next)
         if (f->hash == hash && f->klen == klen && memcmp(f->key, kb, klen) == 0)

@@ -1572,6 +1572,22 @@ gc_tab_maintain(gc_tab_t *t)
     }
 }
 
+int
+gc_tab_pending(const gc_tab_t *t)
+{
+    return t->fresh_n != 0 || t->seg_n != 0 || t->slab.retired != NULL ||
+        t->retired_maps != NULL;
+}
+
+void
+gc_tab_reclaim(gc_tab_t *t)
+{
+    if (t->in_batch || !gc_tab_pending(t))
+        return;
+    t->maint = 0;
+    tab_reclaim(t);
+}
+
 void
 gc_tab_set_events(gc_tab_t *t, gc_tab_event_fn fn, void *ctx)
 {

@@ -119,6 +119,12 @@ int gc_tab_foreach(gc_tab_t *t, uint16_t ns,
 /* Writer, cheap, after each mailbox batch: incremental resize steps and
  * reclamation of retired memory (one membarrier at most). */
 void gc_tab_maintain(gc_tab_t *t);
+/* Writer: 1 while retired memory waits for reclamation (so the owner can
+ * come back later, e.g. from a timer, when no write comes). */
+int gc_tab_pending(const gc_tab_t *t);
+/* Writer: reclaim what readers can no longer reach now (one membarrier);
+ * for an owner that went idle with gc_tab_pending true. */
+void gc_tab_reclaim(gc_tab_t *t);
 
 enum { GC_TAB_EXPIRED = 1, GC_TAB_EVICTED = 2, GC_TAB_DELETED = 3 };
 typedef void (*gc_tab_event_fn)(void *ctx, int why, uint16_t ns, const void *key, size_t klen);

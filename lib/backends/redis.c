@@ -19,7 +19,7 @@
  *     another client changed, expired or evicted.  A listener thread blocks
  *     on `sub` and forwards each report to the worker (gc_host_msg_send).
  * The near-cache is the cache's ordinary table: the worker writes it, any
- * thread reads it lock-free (table.h), so a near-cache hit costs what a
+ * thread reads it lock-free (tab.h), so a near-cache hit costs what a
  * local get costs.
  *
  * Why the near-cache cannot keep a value that Redis has since replaced.
