@@ -422,7 +422,7 @@ actor_call_ex(actor_t *a, const actor_call_args_t *x)
         if (gc_buf_reserve(&c->req, &c->req_cap, x->req_len ? x->req_len : 1) != 0)
             rc = -ENOMEM;
         else if (x->req_len > 0)
-            memcpy(c->req, x->req, x->req_len);
+            memmove(c->req, x->req, x->req_len);   /* req may lie inside c->req */
     }
     if (rc != 0) {
         /* Never queued: the request's resources are disposed of here. */

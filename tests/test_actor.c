@@ -13,6 +13,15 @@
  *   handles    every operation on an exited handle
  *   bad-input  -EINVAL everywhere, actor_strerror
  *
+ * The request protocol (actor_call_ex and friends):
+ *   call-ex    the plain fields as actor_call, handled, rep_take, -EINVAL
+ *   dispose    req_dispose exactly once on every path, rep_dispose only
+ *              for a reply nobody reads
+ *   call-buf   requests built in place: no copy, retry after "not handled"
+ *   cast-buf   casts built in place: payload, alignment, who owns on error
+ *   idle-drop  handle_idle per batch (and not while idle), handle_drop
+ *   send-at    absolute deadlines on a manual clock
+ *
  * Every test stops what it started, drops its references and checks that
  * its processes are gone (libuv's MAKE_VALGRIND_HAPPY).  Check's fork mode
  * stays on: each test runs in its own child process.
@@ -35,6 +44,8 @@
 #define WAIT_MS      5000   /* bound for anything that must happen "soon" */
 #define SETTLE_MS    20     /* time given to something that must NOT happen */
 #define MAX_FIRED    32
+#define MAX_IDS      64
+#define LOG_MAX      512
 #define PRODUCERS    4
 #define PER_PRODUCER 20000
 
@@ -60,6 +71,14 @@ enum {
     T_GET_CANCEL_RC,   /* call: what that in-callback cancel returned */
     T_GET_SEQ,         /* call: per-producer counts and sequence errors */
     T_GET_DOWN,        /* call: the DOWN notices seen */
+    T_PTR,             /* call: reply = req->data as uintptr_t; status 0 when
+                          the bytes hold pattern(len), else -EBADMSG */
+    T_ESRCH,           /* call: reply "gone", return -ESRCH */
+    T_ORDER,           /* call: check the request while req_dispose has not
+                          run; reply = req_dispose's count at entry (int) */
+    T_PAYLOAD,         /* cast: check pattern(len) and max_align_t alignment */
+    T_ID,              /* cast: an int id, logged to probe->ids */
+    T_SELF_CALL_EX,    /* cast: actor_call_ex on itself with req_dispose */
     T_CANCELLER = 99,  /* timer tag: cancels cancel_ref from handle_info */
     T_PROD0 = 1000     /* cast tags T_PROD0 + id: producer messages */
 };
@@ -96,6 +115,38 @@ wait_atomic(atomic_int *v, int want, int ms)
     return atomic_load(v);
 }
 
+/* Request and cast payloads: byte i of an n-byte payload is pattern(i, n),
+ * so a receiver can check what it got without being told. */
+static unsigned char
+pattern(size_t i, size_t n)
+{
+    return (unsigned char)(i * 13 + n);
+}
+
+static void
+fill(void *buf, size_t n)
+{
+    unsigned char *b = buf;
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        b[i] = pattern(i, n);
+}
+
+static int
+intact(const void *buf, size_t n)
+{
+    const unsigned char *b = buf;
+    size_t i;
+
+    if (n > 0 && b == NULL)
+        return 0;
+    for (i = 0; i < n; i++)
+        if (b[i] != pattern(i, n))
+            return 0;
+    return 1;
+}
+
 /* ------------------------------------------------------------------ */
 /* The test behaviour                                                   */
 
@@ -114,6 +165,19 @@ typedef struct probe {
     atomic_int exit_rc;     /* T_EXIT_SELF: actor_exit's result */
     atomic_int alive_in_cb; /* T_EXIT_SELF: actor_is_alive(self) after it */
     atomic_int after_exit;  /* T_EXIT_SELF: the callback ran to its end */
+    /* The request protocol's callbacks (behaviour tbx). */
+    atomic_int idles;       /* handle_idle invocations */
+    atomic_int drops;       /* handle_drop invocations */
+    atomic_int drops_at_term; /* drops seen when terminate ran */
+    atomic_int payload_ok;  /* T_PAYLOAD casts intact and aligned */
+    atomic_int payload_bad; /* T_PAYLOAD casts damaged or misaligned */
+    atomic_int drop_bad;    /* handle_drop saw a payload it could not parse */
+    atomic_int self_call_rc; /* T_SELF_CALL_EX: actor_call_ex's result */
+    atomic_int nids;        /* entries in ids */
+    int ids[MAX_IDS];       /* T_ID casts: id, or -1 - id when dropped */
+    atomic_int nlog;        /* entries in log */
+    char log[LOG_MAX];      /* events in order: K call, B/C/P/E cast, I idle,
+                               T timer, D drop, X terminate */
 } probe_t;
 
 typedef struct targ {
@@ -159,6 +223,112 @@ typedef struct tstate {
     down_seen_t down;
 } tstate_t;
 
+/* Append an event to p's log (worker thread only: one writer).  The
+ * release store of nlog publishes the entry; readers load nlog first. */
+static void
+plog(probe_t *p, char ev)
+{
+    int n;
+
+    if (p == NULL)
+        return;
+    n = atomic_load(&p->nlog);
+    if (n < LOG_MAX) {
+        p->log[n] = ev;
+        atomic_store(&p->nlog, n + 1);
+    }
+}
+
+static void
+pid(probe_t *p, int id)
+{
+    int n = atomic_load(&p->nids);
+
+    if (n < MAX_IDS) {
+        p->ids[n] = id;
+        atomic_store(&p->nids, n + 1);
+    }
+}
+
+/* Disposers have no context argument: they report here.  Reset with
+ * disp_reset() at the start of a test (Check forks each test anyway). */
+typedef struct disp_rec {
+    atomic_int n;              /* invocations */
+    atomic_int in_handler;     /* times it ran while a T_ORDER handler ran */
+    size_t len;                /* the last one's length */
+    unsigned char bytes[64];   /* ... and its first bytes (len <= 64) */
+    int bytes_ok;              /* ... which held pattern(len) */
+    actor_t *self;             /* ... and actor_self() on its thread */
+} disp_rec_t;
+
+static pthread_mutex_t disp_lock = PTHREAD_MUTEX_INITIALIZER;
+static disp_rec_t req_disp, rep_disp;
+static atomic_int in_order_handler;
+
+static void
+disp_reset(void)
+{
+    pthread_mutex_lock(&disp_lock);
+    memset(&req_disp, 0, sizeof(req_disp));
+    memset(&rep_disp, 0, sizeof(rep_disp));
+    pthread_mutex_unlock(&disp_lock);
+    atomic_store(&in_order_handler, 0);
+}
+
+static void
+disp_record(disp_rec_t *r, void *p, size_t len)
+{
+    pthread_mutex_lock(&disp_lock);
+    r->len = len;
+    memset(r->bytes, 0, sizeof(r->bytes));
+    /* Bad-input calls pass absurd lengths: read only a small buffer. */
+    if (p != NULL && len <= sizeof(r->bytes))
+        memcpy(r->bytes, p, len);
+    r->bytes_ok = len <= sizeof(r->bytes) && intact(p, len);
+    r->self = actor_self();
+    if (atomic_load(&in_order_handler))
+        atomic_fetch_add(&r->in_handler, 1);
+    pthread_mutex_unlock(&disp_lock);
+    atomic_fetch_add(&r->n, 1);
+}
+
+static void
+req_dispose_cb(void *req, size_t len)
+{
+    disp_record(&req_disp, req, len);
+}
+
+static void
+rep_dispose_cb(void *rep, size_t len)
+{
+    disp_record(&rep_disp, rep, len);
+}
+
+/* A snapshot of a record, taken under the lock. */
+typedef struct disp_snap {
+    int n, in_handler;
+    size_t len;
+    unsigned char bytes[64];
+    int bytes_ok;
+    actor_t *self;
+} disp_snap_t;
+
+static disp_snap_t
+disp_get(disp_rec_t *r)
+{
+    disp_snap_t out;
+
+    pthread_mutex_lock(&disp_lock);
+    out.len = r->len;
+    memcpy(out.bytes, r->bytes, sizeof(out.bytes));
+    out.bytes_ok = r->bytes_ok;
+    out.self = r->self;
+    out.n = atomic_load(&r->n);
+    out.in_handler = atomic_load(&r->in_handler);
+    pthread_mutex_unlock(&disp_lock);
+    return out;
+}
+
 static int
 t_init(actor_t *self, void *arg, void **state)
 {
@@ -199,6 +369,7 @@ t_call(void *state, const actor_msg_view_t *req, actor_reply_t *reply)
 
     if (s->p != NULL)
         atomic_fetch_add(&s->p->calls, 1);
+    plog(s->p, 'K');
     switch (req->tag) {
     case T_ECHO:
         return actor_reply_set(reply, req->data, req->len);
@@ -269,6 +440,31 @@ t_call(void *state, const actor_msg_view_t *req, actor_reply_t *reply)
         return actor_reply_set(reply, &s->seq, sizeof(s->seq));
     case T_GET_DOWN:
         return actor_reply_set(reply, &s->down, sizeof(s->down));
+    case T_PTR: {
+        uintptr_t at = (uintptr_t)req->data;
+        int rc = actor_reply_set(reply, &at, sizeof(at));
+
+        if (rc != 0)
+            return rc;
+        return intact(req->data, req->len) ? 0 : -EBADMSG;
+    }
+    case T_ESRCH: {
+        int rc = actor_reply_set(reply, "gone", 4);
+
+        return rc != 0 ? rc : -ESRCH;
+    }
+    case T_ORDER: {
+        int seen, ok;
+
+        atomic_store(&in_order_handler, 1);
+        seen = atomic_load(&req_disp.n);
+        sleep_ms(2);   /* a disposer run too early would overlap this */
+        ok = intact(req->data, req->len);
+        atomic_store(&in_order_handler, 0);
+        if (actor_reply_set(reply, &seen, sizeof(seen)) != 0)
+            return -ENOMEM;
+        return ok ? 0 : -EBADMSG;
+    }
     default:
         return -ENOSYS;
     }
@@ -299,10 +495,39 @@ t_cast(void *state, const actor_msg_view_t *msg)
     switch (msg->tag) {
     case T_BLOCK:
         block_on_gate(s);
+        plog(s->p, 'B');
         break;
     case T_COUNT:
         s->counted++;
+        plog(s->p, 'C');
         break;
+    case T_PAYLOAD:
+        plog(s->p, 'P');
+        if (s->p == NULL)
+            break;
+        if (intact(msg->data, msg->len) &&
+            (msg->len == 0 || (uintptr_t)msg->data % _Alignof(max_align_t) == 0))
+            atomic_fetch_add(&s->p->payload_ok, 1);
+        else
+            atomic_fetch_add(&s->p->payload_bad, 1);
+        break;
+    case T_ID: {
+        int id;
+
+        if (s->p == NULL || msg->len != sizeof(id))
+            break;
+        memcpy(&id, msg->data, sizeof(id));
+        pid(s->p, id);
+        break;
+    }
+    case T_SELF_CALL_EX: {
+        actor_call_args_t x = { .tag = T_ECHO, .req = "\x01", .req_len = 1,
+                                .req_dispose = req_dispose_cb, .timeout_ms = 1000 };
+
+        if (s->p != NULL)
+            atomic_store(&s->p->self_call_rc, actor_call_ex(actor_self(), &x));
+        break;
+    }
     case T_SELF_CALL:
         s->selfs.in_cast = actor_self();
         s->selfs.call_rc = actor_call(actor_self(), T_ECHO, "x", 1, NULL, 0, NULL, 1000);
@@ -312,6 +537,7 @@ t_cast(void *state, const actor_msg_view_t *msg)
     case T_EXIT_SELF:
         if (s->p == NULL)
             break;
+        plog(s->p, 'E');
         atomic_store(&s->p->exit_rc, actor_exit(actor_self(), 42));
         atomic_store(&s->p->alive_in_cb, actor_is_alive(s->self));
         block_on_gate(s);
@@ -334,6 +560,7 @@ t_info(void *state, const actor_info_t *info)
     if (s->p != NULL)
         atomic_fetch_add(&s->p->infos, 1);
     if (info->kind == ACTOR_INFO_TIMER) {
+        plog(s->p, 'T');
         if (s->nfired < MAX_FIRED) {
             s->fired[s->nfired] = (int)info->msg.tag;
             s->fired_ref[s->nfired] = info->ref;
@@ -359,10 +586,44 @@ t_terminate(void *state, int reason)
     tstate_t *s = state;
 
     if (s->p != NULL) {
+        plog(s->p, 'X');
+        atomic_store(&s->p->drops_at_term, atomic_load(&s->p->drops));
         atomic_store(&s->p->term_reason, reason);
         atomic_fetch_add(&s->p->terms, 1);
     }
     free(s);
+}
+
+static void
+t_idle(void *state)
+{
+    tstate_t *s = state;
+
+    if (s->p != NULL)
+        atomic_fetch_add(&s->p->idles, 1);
+    plog(s->p, 'I');
+}
+
+/* A dropped cast: T_ID's id is logged as -1 - id, T_PAYLOAD is checked. */
+static void
+t_drop(void *state, const actor_msg_view_t *msg)
+{
+    tstate_t *s = state;
+    int id;
+
+    if (s->p == NULL)
+        return;
+    plog(s->p, 'D');
+    atomic_fetch_add(&s->p->drops, 1);
+    if (msg->tag == T_ID && msg->len == sizeof(id) && msg->data != NULL) {
+        memcpy(&id, msg->data, sizeof(id));
+        pid(s->p, -1 - id);
+    } else if (msg->tag == T_PAYLOAD) {
+        if (!intact(msg->data, msg->len))
+            atomic_fetch_add(&s->p->drop_bad, 1);
+    } else if (msg->tag != T_COUNT && msg->tag != T_BLOCK) {
+        atomic_fetch_add(&s->p->drop_bad, 1);
+    }
 }
 
 static const actor_behaviour_t tb = {
@@ -371,6 +632,17 @@ static const actor_behaviour_t tb = {
     .handle_cast = t_cast,
     .handle_info = t_info,
     .terminate = t_terminate,
+};
+
+/* tb with the request protocol's optional callbacks. */
+static const actor_behaviour_t tbx = {
+    .init = t_init,
+    .handle_call = t_call,
+    .handle_cast = t_cast,
+    .handle_info = t_info,
+    .terminate = t_terminate,
+    .handle_idle = t_idle,
+    .handle_drop = t_drop,
 };
 
 /* Start the test behaviour (must succeed). */
@@ -383,6 +655,18 @@ start(probe_t *p, const actor_opts_t *o)
     ck_assert_int_eq(actor_start(&tb, &ta, o, &a), 0);
     ck_assert_ptr_nonnull(a);
     ck_assert_int_eq(actor_is_alive(a), 1);
+    return a;
+}
+
+/* Start tbx (must succeed). */
+static actor_t *
+startx(probe_t *p, const actor_opts_t *o)
+{
+    targ_t ta = { p, 0 };
+    actor_t *a = NULL;
+
+    ck_assert_int_eq(actor_start(&tbx, &ta, o, &a), 0);
+    ck_assert_ptr_nonnull(a);
     return a;
 }
 
@@ -1731,6 +2015,1097 @@ START_TEST(test_strerror)
 END_TEST
 
 /* ------------------------------------------------------------------ */
+/* request protocol: actor_call_ex                                      */
+
+/* A call_ex from its own thread: request pattern(req_len), both disposers
+ * when `dispose` is set. */
+typedef struct xcaller {
+    actor_t *a;
+    uint32_t tag;
+    size_t req_len;         /* <= 32 */
+    int dispose;
+    int timeout_ms;
+    int rc;
+    int handled;
+    char rep[16];
+    size_t len;
+} xcaller_t;
+
+static void *
+xcaller_main(void *arg)
+{
+    xcaller_t *c = arg;
+    unsigned char req[32];
+    actor_call_args_t x = { .tag = c->tag, .req = req, .req_len = c->req_len,
+                            .rep = c->rep, .rep_cap = sizeof(c->rep), .rep_len = &c->len,
+                            .handled = &c->handled, .timeout_ms = c->timeout_ms };
+
+    fill(req, c->req_len);
+    if (c->dispose) {
+        x.req_dispose = req_dispose_cb;
+        x.rep_dispose = rep_dispose_cb;
+    }
+    c->handled = -1;
+    c->rc = actor_call_ex(c->a, &x);
+    return NULL;
+}
+
+/* Wait (bounded) until a's mailbox holds at least n messages, then give the
+ * senders a moment more (depth is only a hint). */
+static void
+wait_depth(actor_t *a, size_t n)
+{
+    int i;
+
+    for (i = 0; i < 1000 && actor_mailbox_depth(a) < n; i++)
+        sleep_ms(2);
+    ck_assert_uint_ge(actor_mailbox_depth(a), n);
+    sleep_ms(SETTLE_MS);
+}
+
+/* From another thread: once `depth` messages are queued behind a handler
+ * blocked on p->gate, ask a to exit, then release the handler; every queued
+ * message is then dropped unhandled. */
+typedef struct dropper {
+    actor_t *a;
+    probe_t *p;
+    size_t depth;
+} dropper_t;
+
+static void *
+dropper_main(void *arg)
+{
+    dropper_t *e = arg;
+    int i;
+
+    for (i = 0; i < 1000 && actor_mailbox_depth(e->a) < e->depth; i++)
+        sleep_ms(2);
+    sleep_ms(SETTLE_MS);
+    (void)actor_exit(e->a, ACTOR_SHUTDOWN);
+    atomic_store(&e->p->gate, 1);
+    return NULL;
+}
+
+/* Every plain field gives what actor_call gives (reply, truncation and full
+ * length, status, unknown tags), and handled is 1 whatever the status. */
+START_TEST(test_call_ex_plain_fields)
+{
+    static const struct {
+        uint32_t tag;
+        const char *req;
+        size_t len, cap;
+        int want;
+    } cases[] = {
+        { T_ECHO, "hello", 5, 8, 0 },
+        { T_ECHO, "truncated!", 10, 4, 0 },
+        { T_ECHO, NULL, 0, 8, 0 },
+        { T_BUF, NULL, 0, 8, 42 },
+        { T_REPLY_TWICE, NULL, 0, 8, 0 },
+        { T_ESRCH, "x", 1, 8, -ESRCH },
+        { 12345, "x", 1, 8, -ENOSYS },
+        { T_ECHO, "no rep", 6, 0, 0 },
+    };
+    probe_t p = { 0 };
+    actor_t *a = start(&p, NULL);
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char r1[8], r2[8];
+        size_t l1 = 99, l2 = 99;
+        int rc1, rc2, handled = -1;
+        actor_call_args_t x = { .tag = cases[i].tag, .req = cases[i].req,
+                                .req_len = cases[i].len,
+                                .rep = cases[i].cap ? r2 : NULL, .rep_cap = cases[i].cap,
+                                .rep_len = &l2, .handled = &handled, .timeout_ms = WAIT_MS };
+
+        memset(r1, '#', sizeof(r1));
+        memset(r2, '#', sizeof(r2));
+        rc1 = actor_call(a, cases[i].tag, cases[i].req, cases[i].len,
+                         cases[i].cap ? r1 : NULL, cases[i].cap, &l1, WAIT_MS);
+        rc2 = actor_call_ex(a, &x);
+        ck_assert_msg(rc1 == cases[i].want && rc2 == rc1, "case %zu: %d %d", i, rc1, rc2);
+        ck_assert_uint_eq(l1, l2);
+        ck_assert_mem_eq(r1, r2, sizeof(r1));   /* same bytes, none past cap */
+        ck_assert_int_eq(handled, 1);
+    }
+    /* Only the status: every out field may be left out. */
+    {
+        actor_call_args_t x = { .tag = T_BUF, .timeout_ms = WAIT_MS };
+
+        ck_assert_int_eq(actor_call_ex(a, &x), 42);
+    }
+    ck_assert_int_eq(atomic_load(&p.calls), 2 * (int)(sizeof(cases) / sizeof(cases[0])) + 1);
+    stop_and_release(a);
+}
+END_TEST
+
+/* handled: 1 when handle_call ran, whatever it returned (-ESRCH included);
+ * 0 when the process had exited, or exited before taking the call. */
+START_TEST(test_call_ex_handled)
+{
+    static const actor_behaviour_t empty = { 0 };
+    probe_t p = { 0 };
+    actor_t *a = start(&p, NULL), *e = NULL, *d = start(NULL, NULL);
+    char rep[8];
+    size_t len = 0;
+    int handled = -1;
+    actor_call_args_t x = { .tag = T_ESRCH, .rep = rep, .rep_cap = sizeof(rep),
+                            .rep_len = &len, .handled = &handled, .timeout_ms = WAIT_MS };
+    xcaller_t q = { .tag = T_ECHO, .req_len = 3, .timeout_ms = ACTOR_INFINITY };
+    pthread_t t;
+    int64_t t0;
+
+    /* A handler's -ESRCH is its result, not a transport error. */
+    ck_assert_int_eq(actor_call_ex(a, &x), -ESRCH);
+    ck_assert_int_eq(handled, 1);
+    ck_assert_uint_eq(len, 4);
+    ck_assert_mem_eq(rep, "gone", 4);
+    x.tag = T_BUF;
+    handled = -1;
+    ck_assert_int_eq(actor_call_ex(a, &x), 42);
+    ck_assert_int_eq(handled, 1);
+    /* A process without handle_call took the call and answered -ENOTSUP. */
+    ck_assert_int_eq(actor_start(&empty, NULL, NULL, &e), 0);
+    handled = -1;
+    ck_assert_int_eq(actor_call_ex(e, &x), -ENOTSUP);
+    ck_assert_int_eq(handled, 1);
+    stop_and_release(e);
+
+    /* Exited: -ESRCH at once, even with no time limit. */
+    ck_assert_int_eq(actor_stop(d, ACTOR_SHUTDOWN, WAIT_MS), 0);
+    x.timeout_ms = ACTOR_INFINITY;
+    handled = -1;
+    t0 = now_ms();
+    ck_assert_int_eq(actor_call_ex(d, &x), -ESRCH);
+    ck_assert_int_lt(now_ms() - t0, 1000);
+    ck_assert_int_eq(handled, 0);
+    actor_release(d);
+
+    /* Queued behind a blocked handler, then the process exits: dropped. */
+    ck_assert_int_eq(actor_cast(a, T_BLOCK, NULL, 0), 0);
+    ck_assert_int_eq(wait_atomic(&p.entered, 1, WAIT_MS), 1);
+    q.a = a;
+    ck_assert_int_eq(pthread_create(&t, NULL, xcaller_main, &q), 0);
+    wait_depth(a, 1);
+    ck_assert_int_eq(actor_exit(a, ACTOR_SHUTDOWN), 0);
+    atomic_store(&p.gate, 1);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(q.rc, -ESRCH);
+    ck_assert_int_eq(q.handled, 0);
+    ck_assert_int_eq(atomic_load(&p.calls), 2);   /* the two above only */
+    wait_and_release(a, ACTOR_SHUTDOWN);
+}
+END_TEST
+
+/* A timed-out call reports handled == 0 although it may still run: "not
+ * handled" is only final together with -ESRCH (see actor.h). */
+START_TEST(test_call_ex_handled_timeout)
+{
+    probe_t p = { 0 };
+    actor_t *a = start(&p, NULL);
+    int handled = -1;
+    actor_call_args_t x = { .tag = T_ECHO, .req = "t", .req_len = 1, .handled = &handled,
+                            .timeout_ms = 30 };
+
+    ck_assert_int_eq(actor_cast(a, T_BLOCK, NULL, 0), 0);
+    ck_assert_int_eq(wait_atomic(&p.entered, 1, WAIT_MS), 1);
+    ck_assert_int_eq(actor_call_ex(a, &x), -ETIMEDOUT);
+    ck_assert_int_eq(handled, 0);
+    atomic_store(&p.gate, 1);
+    /* ...and it is handled later all the same. */
+    ck_assert_int_eq(wait_atomic(&p.calls, 1, WAIT_MS), 1);
+    stop_and_release(a);
+}
+END_TEST
+
+/* rep_take: the reply buffer changes hands only when handle_call ran; rep
+ * and rep_cap are then ignored; NULL on every other path. */
+START_TEST(test_call_ex_rep_take)
+{
+    probe_t p = { 0 };
+    actor_t *a = start(&p, NULL), *d = start(NULL, NULL);
+    char rep[8], sentinel;
+    unsigned char *big;
+    void *take = &sentinel;
+    size_t len = 0, n = 200000, i;
+    int handled = -1;
+    actor_call_args_t x = { .tag = T_ECHO, .req = "take me", .req_len = 7, .rep = rep,
+                            .rep_cap = sizeof(rep), .rep_len = &len, .rep_take = &take,
+                            .handled = &handled, .timeout_ms = WAIT_MS };
+
+    memset(rep, '#', sizeof(rep));
+    ck_assert_int_eq(actor_call_ex(a, &x), 0);
+    ck_assert_int_eq(handled, 1);
+    ck_assert_ptr_nonnull(take);
+    ck_assert_uint_eq(len, 7);
+    ck_assert_mem_eq(take, "take me", 7);
+    for (i = 0; i < sizeof(rep); i++)
+        ck_assert_int_eq(rep[i], '#');   /* rep ignored */
+    actor_buf_free(take);
+
+    /* Any status: the handler's reply is handed over with its -ESRCH. */
+    x.tag = T_ESRCH;
+    take = &sentinel;
+    ck_assert_int_eq(actor_call_ex(a, &x), -ESRCH);
+    ck_assert_int_eq(handled, 1);
+    ck_assert_ptr_nonnull(take);
+    ck_assert_uint_eq(len, 4);
+    ck_assert_mem_eq(take, "gone", 4);
+    actor_buf_free(take);
+
+    /* A large reply, whole (a copy would have been cut to rep_cap). */
+    x.tag = T_BIG;
+    x.req = &n;
+    x.req_len = sizeof(n);
+    take = &sentinel;
+    ck_assert_int_eq(actor_call_ex(a, &x), 0);
+    ck_assert_uint_eq(len, n);
+    big = take;
+    ck_assert_ptr_nonnull(big);
+    for (i = 0; i < n; i++)
+        if (big[i] != (unsigned char)(i * 7 + 1))
+            ck_abort_msg("byte %zu of the taken reply", i);
+    actor_buf_free(big);
+    /* The thread's next calls still get replies of their own. */
+    echo_round(a, 7);
+
+    /* Not handled: the process had exited. */
+    ck_assert_int_eq(actor_stop(d, ACTOR_SHUTDOWN, WAIT_MS), 0);
+    x.tag = T_ECHO;
+    take = &sentinel;
+    ck_assert_int_eq(actor_call_ex(d, &x), -ESRCH);
+    ck_assert_ptr_null(take);
+    actor_release(d);
+    /* Not handled in time. */
+    ck_assert_int_eq(actor_cast(a, T_BLOCK, NULL, 0), 0);
+    ck_assert_int_eq(wait_atomic(&p.entered, 1, WAIT_MS), 1);
+    x.timeout_ms = 20;
+    take = &sentinel;
+    ck_assert_int_eq(actor_call_ex(a, &x), -ETIMEDOUT);
+    ck_assert_ptr_null(take);
+    atomic_store(&p.gate, 1);
+    /* Bad input. */
+    take = &sentinel;
+    ck_assert_int_eq(actor_call_ex(NULL, &x), -EINVAL);
+    ck_assert_ptr_null(take);
+    actor_buf_free(NULL);
+    stop_and_release(a);
+}
+END_TEST
+
+/* NULL args and bad combinations: -EINVAL, nothing delivered, the outputs
+ * say "not handled", and req_dispose still runs once, on this thread. */
+START_TEST(test_call_ex_bad_input)
+{
+    probe_t p = { 0 };
+    actor_t *a = start(&p, NULL);
+    unsigned char req[64];
+    char rep[8], sentinel;
+    void *take;
+    size_t len;
+    int handled, i;
+    struct {
+        actor_t *a;
+        const void *req;
+        size_t req_len;
+        void *rep;
+        size_t rep_cap;
+    } bad[] = {
+        { NULL, req, sizeof(req), rep, sizeof(rep) },
+        { a, NULL, 5, rep, sizeof(rep) },
+        { a, req, sizeof(req), NULL, 5 },
+        { a, req, ACTOR_MSG_MAX + 1, rep, sizeof(rep) },
+        { a, req, SIZE_MAX, NULL, 0 },
+    };
+    disp_snap_t d;
+
+    disp_reset();
+    fill(req, sizeof(req));
+    ck_assert_int_eq(actor_call_ex(a, NULL), -EINVAL);
+    ck_assert_int_eq(actor_call_ex(NULL, NULL), -EINVAL);
+    for (i = 0; i < (int)(sizeof(bad) / sizeof(bad[0])); i++) {
+        actor_call_args_t x = { .tag = T_ECHO, .req = bad[i].req, .req_len = bad[i].req_len,
+                                .req_dispose = req_dispose_cb, .rep = bad[i].rep,
+                                .rep_cap = bad[i].rep_cap, .rep_len = &len,
+                                .rep_take = &take, .rep_dispose = rep_dispose_cb,
+                                .handled = &handled, .timeout_ms = WAIT_MS };
+
+        take = &sentinel;
+        handled = -1;
+        ck_assert_msg(actor_call_ex(bad[i].a, &x) == -EINVAL, "case %d", i);
+        ck_assert_int_eq(handled, 0);
+        ck_assert_ptr_null(take);
+        d = disp_get(&req_disp);
+        ck_assert_int_eq(d.n, i + 1);          /* exactly once, already */
+        ck_assert_ptr_null(d.self);            /* on this thread */
+        ck_assert_uint_eq(d.len, bad[i].req_len);
+        if (i == 0)
+            ck_assert(d.bytes_ok);
+    }
+    sleep_ms(SETTLE_MS);
+    ck_assert_int_eq(atomic_load(&p.calls), 0);
+    ck_assert_int_eq(disp_get(&req_disp).n, (int)(sizeof(bad) / sizeof(bad[0])));
+    ck_assert_int_eq(disp_get(&rep_disp).n, 0);
+    stop_and_release(a);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* request protocol: req_dispose and rep_dispose                        */
+
+/* Handled: req_dispose runs once on the worker, after handle_call returned
+ * (the handler saw the request intact and the disposer not yet run). */
+START_TEST(test_req_dispose_handled)
+{
+    static const actor_behaviour_t empty = { 0 };
+    probe_t p = { 0 };
+    actor_t *a = start(&p, NULL), *e = NULL;
+    unsigned char req[40];
+    int seen = -1, handled = -1;
+    size_t len = 0;
+    actor_call_args_t x = { .tag = T_ORDER, .req = req, .req_len = sizeof(req),
+                            .req_dispose = req_dispose_cb, .rep = &seen,
+                            .rep_cap = sizeof(seen), .rep_len = &len,
+                            .rep_dispose = rep_dispose_cb, .handled = &handled,
+                            .timeout_ms = WAIT_MS };
+    disp_snap_t d;
+
+    disp_reset();
+    fill(req, sizeof(req));
+    ck_assert_int_eq(actor_call_ex(a, &x), 0);   /* 0: the handler saw it intact */
+    ck_assert_int_eq(handled, 1);
+    ck_assert_int_eq(seen, 0);                   /* not disposed of before */
+    ck_assert_int_eq(wait_atomic(&req_disp.n, 1, WAIT_MS), 1);
+    d = disp_get(&req_disp);
+    ck_assert_int_eq(d.in_handler, 0);           /* nor during */
+    ck_assert_uint_eq(d.len, sizeof(req));
+    ck_assert(d.bytes_ok);                       /* the request's bytes */
+    ck_assert_ptr_eq(d.self, a);                 /* on the worker */
+
+    /* Whatever the handler returned. */
+    x.tag = T_ESRCH;
+    ck_assert_int_eq(actor_call_ex(a, &x), -ESRCH);
+    ck_assert_int_eq(wait_atomic(&req_disp.n, 2, WAIT_MS), 2);
+    x.tag = 12345;
+    ck_assert_int_eq(actor_call_ex(a, &x), -ENOSYS);
+    ck_assert_int_eq(wait_atomic(&req_disp.n, 3, WAIT_MS), 3);
+    /* An empty request is disposed of too. */
+    x.tag = T_ECHO;
+    x.req = NULL;
+    x.req_len = 0;
+    ck_assert_int_eq(actor_call_ex(a, &x), 0);
+    ck_assert_int_eq(wait_atomic(&req_disp.n, 4, WAIT_MS), 4);
+    ck_assert_uint_eq(disp_get(&req_disp).len, 0);
+    /* And by a process without handle_call. */
+    ck_assert_int_eq(actor_start(&empty, NULL, NULL, &e), 0);
+    x.req = req;
+    x.req_len = sizeof(req);
+    ck_assert_int_eq(actor_call_ex(e, &x), -ENOTSUP);
+    ck_assert_int_eq(wait_atomic(&req_disp.n, 5, WAIT_MS), 5);
+    ck_assert_ptr_eq(disp_get(&req_disp).self, e);
+    stop_and_release(e);
+
+    sleep_ms(SETTLE_MS);
+    ck_assert_int_eq(disp_get(&req_disp).n, 5);   /* once each */
+    ck_assert_int_eq(disp_get(&rep_disp).n, 0);   /* every reply was read */
+    stop_and_release(a);
+}
+END_TEST
+
+/* Never queued: disposed of on the calling thread before the call returns
+ * (process already dead, -EDEADLK, mailbox full until the timeout). */
+START_TEST(test_req_dispose_never_queued)
+{
+    probe_t p = { 0 }, pl = { 0 };
+    actor_opts_t o = { .mailbox_limit = 2 };
+    actor_t *a = start(&p, NULL), *d = start(NULL, NULL), *l = start(&pl, &o);
+    unsigned char req[16];
+    int handled = -1, i;
+    actor_call_args_t x = { .tag = T_ECHO, .req = req, .req_len = sizeof(req),
+                            .req_dispose = req_dispose_cb, .rep_dispose = rep_dispose_cb,
+                            .handled = &handled, .timeout_ms = ACTOR_INFINITY };
+    disp_snap_t ds;
+    int64_t t0;
+
+    disp_reset();
+    fill(req, sizeof(req));
+    /* 1. The process has exited: -ESRCH at once. */
+    ck_assert_int_eq(actor_stop(d, ACTOR_SHUTDOWN, WAIT_MS), 0);
+    t0 = now_ms();
+    ck_assert_int_eq(actor_call_ex(d, &x), -ESRCH);
+    ck_assert_int_lt(now_ms() - t0, 1000);
+    ck_assert_int_eq(handled, 0);
+    ds = disp_get(&req_disp);
+    ck_assert_int_eq(ds.n, 1);
+    ck_assert_ptr_null(ds.self);
+    ck_assert_uint_eq(ds.len, sizeof(req));
+    ck_assert(ds.bytes_ok);
+    actor_release(d);
+
+    /* 2. A call on itself from a callback: -EDEADLK, on that thread. */
+    ck_assert_int_eq(actor_cast(a, T_SELF_CALL_EX, NULL, 0), 0);
+    ck_assert_int_eq(get_int(a, T_GET_COUNT), 0);   /* the cast ran */
+    ck_assert_int_eq(atomic_load(&p.self_call_rc), -EDEADLK);
+    ds = disp_get(&req_disp);
+    ck_assert_int_eq(ds.n, 2);
+    ck_assert_ptr_eq(ds.self, a);
+    ck_assert_uint_eq(ds.len, 1);
+    ck_assert(ds.bytes_ok);
+
+    /* 3. The mailbox stays full for the whole timeout. */
+    ck_assert_int_eq(actor_cast(l, T_BLOCK, NULL, 0), 0);
+    ck_assert_int_eq(wait_atomic(&pl.entered, 1, WAIT_MS), 1);
+    for (i = 0; i < 2; i++)
+        ck_assert_int_eq(actor_cast(l, T_COUNT, NULL, 0), 0);
+    ck_assert_int_eq(actor_cast(l, T_COUNT, NULL, 0), -EAGAIN);   /* full */
+    x.timeout_ms = 40;
+    handled = -1;
+    ck_assert_int_eq(actor_call_ex(l, &x), -ETIMEDOUT);
+    ck_assert_int_eq(handled, 0);
+    ds = disp_get(&req_disp);
+    ck_assert_int_eq(ds.n, 3);                    /* already, here */
+    ck_assert_ptr_null(ds.self);
+    ck_assert(ds.bytes_ok);
+    atomic_store(&pl.gate, 1);
+    ck_assert_int_eq(get_int(l, T_GET_COUNT), 2);
+    sleep_ms(SETTLE_MS);
+    ck_assert_int_eq(disp_get(&req_disp).n, 3);   /* never again */
+    ck_assert_int_eq(atomic_load(&pl.calls), 1);  /* only GET_COUNT */
+    ck_assert_int_eq(disp_get(&rep_disp).n, 0);
+    stop_and_release(l);
+    stop_and_release(a);
+}
+END_TEST
+
+/* Queued, then dropped unhandled at exit: -ESRCH, handled 0, req_dispose
+ * once on the worker, no rep_dispose. */
+START_TEST(test_req_dispose_dropped_at_exit)
+{
+    probe_t p = { 0 };
+    actor_t *a = start(&p, NULL);
+    xcaller_t q = { .tag = T_ECHO, .req_len = 24, .dispose = 1, .timeout_ms = ACTOR_INFINITY };
+    pthread_t t;
+    disp_snap_t d;
+
+    disp_reset();
+    ck_assert_int_eq(actor_cast(a, T_BLOCK, NULL, 0), 0);
+    ck_assert_int_eq(wait_atomic(&p.entered, 1, WAIT_MS), 1);
+    q.a = a;
+    ck_assert_int_eq(pthread_create(&t, NULL, xcaller_main, &q), 0);
+    wait_depth(a, 1);
+    ck_assert_int_eq(disp_get(&req_disp).n, 0);   /* queued: still owned */
+    ck_assert_int_eq(actor_exit(a, ACTOR_SHUTDOWN), 0);
+    atomic_store(&p.gate, 1);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(q.rc, -ESRCH);
+    ck_assert_int_eq(q.handled, 0);
+    ck_assert_int_eq(wait_atomic(&req_disp.n, 1, WAIT_MS), 1);
+    d = disp_get(&req_disp);
+    ck_assert_ptr_eq(d.self, a);
+    ck_assert_uint_eq(d.len, 24);
+    ck_assert(d.bytes_ok);
+    wait_and_release(a, ACTOR_SHUTDOWN);
+    ck_assert_int_eq(disp_get(&req_disp).n, 1);
+    ck_assert_int_eq(disp_get(&rep_disp).n, 0);
+    ck_assert_int_eq(atomic_load(&p.calls), 0);
+}
+END_TEST
+
+/* -ETIMEDOUT while queued: nothing is disposed of then; later, on the
+ * worker, req_dispose runs once when the call is handled (and rep_dispose
+ * for the reply nobody reads) or when it is dropped (no rep_dispose). */
+START_TEST(test_req_dispose_after_timeout)
+{
+    probe_t p = { 0 }, pb = { 0 };
+    actor_t *a = start(&p, NULL), *b = start(&pb, NULL);
+    unsigned char req[16];
+    int handled = -1;
+    actor_call_args_t x = { .tag = T_ECHO, .req = req, .req_len = sizeof(req),
+                            .req_dispose = req_dispose_cb, .rep_dispose = rep_dispose_cb,
+                            .handled = &handled, .timeout_ms = 30 };
+    disp_snap_t d;
+
+    disp_reset();
+    fill(req, sizeof(req));
+    /* A: handled after the caller gave up. */
+    ck_assert_int_eq(actor_cast(a, T_BLOCK, NULL, 0), 0);
+    ck_assert_int_eq(wait_atomic(&p.entered, 1, WAIT_MS), 1);
+    ck_assert_int_eq(actor_call_ex(a, &x), -ETIMEDOUT);
+    memset(req, 0, sizeof(req));   /* the caller's copy is its own again */
+    sleep_ms(SETTLE_MS);
+    ck_assert_int_eq(disp_get(&req_disp).n, 0);
+    atomic_store(&p.gate, 1);
+    ck_assert_int_eq(wait_atomic(&req_disp.n, 1, WAIT_MS), 1);
+    d = disp_get(&req_disp);
+    ck_assert_ptr_eq(d.self, a);
+    ck_assert_uint_eq(d.len, 16);
+    ck_assert(d.bytes_ok);
+    ck_assert_int_eq(wait_atomic(&rep_disp.n, 1, WAIT_MS), 1);
+    d = disp_get(&rep_disp);
+    ck_assert_ptr_eq(d.self, a);
+    ck_assert_uint_eq(d.len, 16);    /* the echo nobody read */
+    ck_assert(d.bytes_ok);
+
+    /* B: dropped at exit after the caller gave up. */
+    fill(req, sizeof(req));
+    ck_assert_int_eq(actor_cast(b, T_BLOCK, NULL, 0), 0);
+    ck_assert_int_eq(wait_atomic(&pb.entered, 1, WAIT_MS), 1);
+    ck_assert_int_eq(actor_call_ex(b, &x), -ETIMEDOUT);
+    ck_assert_int_eq(disp_get(&req_disp).n, 1);
+    ck_assert_int_eq(actor_exit(b, ACTOR_SHUTDOWN), 0);
+    atomic_store(&pb.gate, 1);
+    wait_and_release(b, ACTOR_SHUTDOWN);
+    d = disp_get(&req_disp);
+    ck_assert_int_eq(d.n, 2);
+    ck_assert_ptr_eq(d.self, b);
+    ck_assert(d.bytes_ok);
+    ck_assert_int_eq(atomic_load(&pb.calls), 0);
+
+    sleep_ms(SETTLE_MS);
+    ck_assert_int_eq(disp_get(&req_disp).n, 2);
+    ck_assert_int_eq(disp_get(&rep_disp).n, 1);   /* none for the dropped one */
+    stop_and_release(a);
+}
+END_TEST
+
+/* rep_dispose: on the worker for a reply set after the caller timed out;
+ * never for a reply the caller read (whole, cut to rep_cap, or taken). */
+START_TEST(test_rep_dispose_late_reply)
+{
+    probe_t p = { 0 };
+    actor_t *a = start(&p, NULL);
+    char rep[16], small[2];
+    void *take = NULL;
+    size_t len;
+    int handled = -1;
+    actor_call_args_t x = { .tag = T_BLOCK, .rep = rep, .rep_cap = sizeof(rep),
+                            .rep_len = &len, .rep_dispose = rep_dispose_cb,
+                            .handled = &handled, .timeout_ms = 30 };
+    disp_snap_t d;
+
+    disp_reset();
+    /* The handler is running when the caller gives up. */
+    ck_assert_int_eq(actor_call_ex(a, &x), -ETIMEDOUT);
+    ck_assert_int_eq(wait_atomic(&p.entered, 1, WAIT_MS), 1);
+    ck_assert_int_eq(disp_get(&rep_disp).n, 0);
+    atomic_store(&p.gate, 1);
+    ck_assert_int_eq(wait_atomic(&rep_disp.n, 1, WAIT_MS), 1);
+    d = disp_get(&rep_disp);
+    ck_assert_uint_eq(d.len, 4);
+    ck_assert_mem_eq(d.bytes, "late", 4);
+    ck_assert_ptr_eq(d.self, a);
+
+    /* Read replies are the caller's: whole, truncated, or taken. */
+    x.tag = T_ECHO;
+    x.req = "0123456789";
+    x.req_len = 10;
+    x.timeout_ms = WAIT_MS;
+    ck_assert_int_eq(actor_call_ex(a, &x), 0);
+    ck_assert_uint_eq(len, 10);
+    x.rep = small;
+    x.rep_cap = sizeof(small);
+    ck_assert_int_eq(actor_call_ex(a, &x), 0);
+    ck_assert_uint_eq(len, 10);
+    x.rep = NULL;
+    x.rep_cap = 0;
+    x.rep_take = &take;
+    ck_assert_int_eq(actor_call_ex(a, &x), 0);
+    ck_assert_ptr_nonnull(take);
+    actor_buf_free(take);
+    sleep_ms(SETTLE_MS);
+    ck_assert_int_eq(disp_get(&rep_disp).n, 1);
+    ck_assert_int_eq(atomic_load(&p.calls), 4);
+    stop_and_release(a);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* request protocol: actor_call_buf                                     */
+
+/* A request built in place arrives at the very same address (no copy),
+ * intact, at any size; a second call of the same buffer too. */
+START_TEST(test_call_buf_in_place)
+{
+    static const size_t sizes[] = { 0, 1, 100, 100000, 300000, 17 };
+    actor_t *a = start(NULL, NULL);
+    size_t i;
+
+    for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        size_t n = sizes[i], len = 0;
+        unsigned char *buf = actor_call_buf(n);
+        uintptr_t at = 1;
+        int handled = -1, k;
+        actor_call_args_t x = { .tag = T_PTR, .req = buf, .req_len = n, .rep = &at,
+                                .rep_cap = sizeof(at), .rep_len = &len,
+                                .handled = &handled, .timeout_ms = WAIT_MS };
+
+        ck_assert_ptr_nonnull(buf);
+        fill(buf, n);
+        for (k = 0; k < 2; k++) {
+            ck_assert_msg(actor_call_ex(a, &x) == 0, "size %zu: request damaged", n);
+            ck_assert_int_eq(handled, 1);
+            ck_assert_uint_eq(len, sizeof(at));
+            if (n > 0)
+                ck_assert_msg(at == (uintptr_t)buf, "size %zu: request was copied", n);
+            ck_assert(intact(buf, n));   /* still the caller's bytes */
+        }
+    }
+    ck_assert_ptr_null(actor_call_buf(ACTOR_MSG_MAX + 1));
+    ck_assert_ptr_null(actor_call_buf(SIZE_MAX));
+    ck_assert_ptr_nonnull(actor_call_buf(ACTOR_MSG_MAX > 64 ? 64 : 1));
+    stop_and_release(a);
+}
+END_TEST
+
+/* Not handled (-ESRCH, handled == 0): the same buffer is sent again
+ * elsewhere, still in place and intact. */
+START_TEST(test_call_buf_retry_after_unhandled)
+{
+    probe_t p = { 0 };
+    actor_t *a = start(&p, NULL), *b = start(NULL, NULL), *d = start(NULL, NULL);
+    dropper_t ex = { .p = &p, .depth = 1 };
+    unsigned char *buf = actor_call_buf(48);
+    uintptr_t at = 0;
+    int handled = -1;
+    actor_call_args_t x = { .tag = T_PTR, .req = buf, .req_len = 48, .rep = &at,
+                            .rep_cap = sizeof(at), .handled = &handled,
+                            .timeout_ms = ACTOR_INFINITY };
+    pthread_t t;
+
+    ck_assert_ptr_nonnull(buf);
+    fill(buf, 48);
+    /* 1. The process had exited. */
+    ck_assert_int_eq(actor_stop(d, ACTOR_SHUTDOWN, WAIT_MS), 0);
+    ck_assert_int_eq(actor_call_ex(d, &x), -ESRCH);
+    ck_assert_int_eq(handled, 0);
+    ck_assert_int_eq(actor_call_ex(b, &x), 0);
+    ck_assert_int_eq(handled, 1);
+    ck_assert(at == (uintptr_t)buf);
+    actor_release(d);
+
+    /* 2. Queued, then dropped when the process exited. */
+    ck_assert_int_eq(actor_cast(a, T_BLOCK, NULL, 0), 0);
+    ck_assert_int_eq(wait_atomic(&p.entered, 1, WAIT_MS), 1);
+    ex.a = a;
+    ck_assert_int_eq(pthread_create(&t, NULL, dropper_main, &ex), 0);
+    handled = -1;
+    ck_assert_int_eq(actor_call_ex(a, &x), -ESRCH);
+    ck_assert_int_eq(handled, 0);
+    pthread_join(t, NULL);
+    ck_assert(intact(buf, 48));
+    at = 0;
+    ck_assert_int_eq(actor_call_ex(b, &x), 0);
+    ck_assert_int_eq(handled, 1);
+    ck_assert(at == (uintptr_t)buf);
+    ck_assert_int_eq(atomic_load(&p.calls), 0);
+    wait_and_release(a, ACTOR_SHUTDOWN);
+
+    /* 3. After a time-out the buffer went with the abandoned call: a new
+     * one is asked for (actor.h), and works. */
+    {
+        probe_t pc = { 0 };
+        actor_t *c = start(&pc, NULL);
+        unsigned char *nb;
+
+        ck_assert_int_eq(actor_cast(c, T_BLOCK, NULL, 0), 0);
+        ck_assert_int_eq(wait_atomic(&pc.entered, 1, WAIT_MS), 1);
+        x.timeout_ms = 20;
+        ck_assert_int_eq(actor_call_ex(c, &x), -ETIMEDOUT);
+        atomic_store(&pc.gate, 1);
+        nb = actor_call_buf(48);
+        ck_assert_ptr_nonnull(nb);
+        fill(nb, 48);
+        x.req = nb;
+        x.timeout_ms = WAIT_MS;
+        ck_assert_int_eq(actor_call_ex(b, &x), 0);
+        ck_assert(at == (uintptr_t)nb);
+        stop_and_release(c);
+    }
+    stop_and_release(b);
+}
+END_TEST
+
+/* A request that starts inside the call buffer (a header skipped) is not
+ * "the buffer": it is copied, and must arrive intact. */
+START_TEST(test_call_buf_interior_pointer)
+{
+    actor_t *a = start(NULL, NULL);
+    unsigned char *buf = actor_call_buf(8 + 200);
+    actor_call_args_t x = { .tag = T_PTR, .req_len = 200, .timeout_ms = WAIT_MS };
+
+    ck_assert_ptr_nonnull(buf);
+    memset(buf, 0xEE, 8);
+    fill(buf + 8, 200);
+    x.req = buf + 8;
+    ck_assert_int_eq(actor_call_ex(a, &x), 0);
+    stop_and_release(a);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* request protocol: actor_cast_buf / actor_cast_send                   */
+
+static void *
+cast_send_main(void *arg)
+{
+    void **v = arg;
+
+    *(int *)v[2] = actor_cast_send(v[0], T_PAYLOAD, v[1]);
+    return NULL;
+}
+
+/* Payloads arrive intact and aligned to max_align_t, at any size; a buffer
+ * allocated long before, and sent from another thread, works. */
+START_TEST(test_cast_buf_payload)
+{
+    static const size_t sizes[] = { 0, 1, 3, 16, 17, 1000, 100000 };
+    probe_t p = { 0 };
+    unsigned char *early = actor_cast_buf(33);
+    actor_t *a, *other;
+    size_t i, n = sizeof(sizes) / sizeof(sizes[0]);
+    pthread_t t;
+    int rc = 1;
+    void *v[3];
+
+    ck_assert_ptr_nonnull(early);
+    fill(early, 33);
+    a = startx(&p, NULL);
+    for (i = 0; i < n; i++) {
+        unsigned char *buf = actor_cast_buf(sizes[i]);
+
+        ck_assert_ptr_nonnull(buf);
+        ck_assert_uint_eq((uintptr_t)buf % _Alignof(max_align_t), 0);
+        fill(buf, sizes[i]);
+        ck_assert_int_eq(actor_cast_send(a, T_PAYLOAD, buf), 0);
+    }
+    ck_assert_int_eq(wait_atomic(&p.payload_ok, (int)n, WAIT_MS), (int)n);
+    /* Much later, after other processes came and went, from a thread that
+     * did not allocate it. */
+    other = start(NULL, NULL);
+    echo_round(other, 3);
+    stop_and_release(other);
+    v[0] = a;
+    v[1] = early;
+    v[2] = &rc;
+    ck_assert_int_eq(pthread_create(&t, NULL, cast_send_main, v), 0);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(wait_atomic(&p.payload_ok, (int)n + 1, WAIT_MS), (int)n + 1);
+    ck_assert_int_eq(atomic_load(&p.payload_bad), 0);
+    stop_and_release(a);
+    ck_assert_int_eq(atomic_load(&p.drops), 0);
+}
+END_TEST
+
+/* Errors leave the message the caller's (sent again, or freed). */
+START_TEST(test_cast_buf_errors)
+{
+    probe_t p = { 0 };
+    actor_opts_t o = { .mailbox_limit = 2 };
+    actor_t *a = startx(&p, &o), *d = start(NULL, NULL);
+    unsigned char *buf, *buf2;
+    int i;
+
+    ck_assert_int_eq(actor_stop(d, ACTOR_SHUTDOWN, WAIT_MS), 0);
+    /* Exited: -ESRCH; the caller still owns it and may send it elsewhere. */
+    buf = actor_cast_buf(24);
+    ck_assert_ptr_nonnull(buf);
+    fill(buf, 24);
+    ck_assert_int_eq(actor_cast_send(d, T_PAYLOAD, buf), -ESRCH);
+    ck_assert(intact(buf, 24));
+    memset(buf, 0, 24);
+    fill(buf, 24);
+    ck_assert_int_eq(actor_cast_send(a, T_PAYLOAD, buf), 0);
+    ck_assert_int_eq(wait_atomic(&p.payload_ok, 1, WAIT_MS), 1);
+    /* ...or free it. */
+    buf2 = actor_cast_buf(8);
+    ck_assert_ptr_nonnull(buf2);
+    ck_assert_int_eq(actor_cast_send(d, T_PAYLOAD, buf2), -ESRCH);
+    actor_cast_buf_free(buf2);
+    actor_release(d);
+
+    /* mailbox_limit: -EAGAIN at once, and a second try once there is room. */
+    ck_assert_int_eq(actor_cast(a, T_BLOCK, NULL, 0), 0);
+    ck_assert_int_eq(wait_atomic(&p.entered, 1, WAIT_MS), 1);
+    for (i = 0; i < 2; i++)
+        ck_assert_int_eq(actor_cast(a, T_COUNT, NULL, 0), 0);
+    buf = actor_cast_buf(16);
+    ck_assert_ptr_nonnull(buf);
+    fill(buf, 16);
+    ck_assert_int_eq(actor_cast_send(a, T_PAYLOAD, buf), -EAGAIN);
+    ck_assert(intact(buf, 16));
+    atomic_store(&p.gate, 1);
+    ck_assert_int_eq(get_int(a, T_GET_COUNT), 2);
+    ck_assert_int_eq(actor_cast_send(a, T_PAYLOAD, buf), 0);
+    ck_assert_int_eq(wait_atomic(&p.payload_ok, 2, WAIT_MS), 2);
+
+    /* Bad input: -EINVAL, still the caller's. */
+    buf = actor_cast_buf(4);
+    ck_assert_ptr_nonnull(buf);
+    ck_assert_int_eq(actor_cast_send(NULL, T_PAYLOAD, buf), -EINVAL);
+    actor_cast_buf_free(buf);
+    ck_assert_int_eq(actor_cast_send(a, T_PAYLOAD, NULL), -EINVAL);
+    ck_assert_ptr_null(actor_cast_buf(ACTOR_MSG_MAX + 1));
+    ck_assert_ptr_null(actor_cast_buf(SIZE_MAX));
+    actor_cast_buf_free(NULL);
+    ck_assert_int_eq(atomic_load(&p.payload_bad), 0);
+    ck_assert_int_eq(atomic_load(&p.payload_ok), 2);
+    stop_and_release(a);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* request protocol: handle_idle and handle_drop                        */
+
+/* The log as a string, for messages and searches. */
+static void
+log_str(probe_t *p, char *out, size_t cap)
+{
+    int n = atomic_load(&p->nlog);
+
+    if ((size_t)n >= cap)
+        n = (int)cap - 1;
+    memcpy(out, p->log, (size_t)n);
+    out[n] = '\0';
+}
+
+/* handle_idle runs after a batch of messages, before due timers fire, and
+ * never without messages (no spinning while idle). */
+START_TEST(test_handle_idle_batches)
+{
+    enum { BURST = 50 };
+    probe_t p = { 0 };
+    actor_clock_t *clk = NULL;
+    actor_opts_t o = { 0 };
+    actor_t *a;
+    char log[LOG_MAX + 1], *bt, *last;
+    int i, idles, handled;
+
+    ck_assert_int_eq(actor_clock_manual_new(0, &clk), 0);
+    o.clock = clk;
+    a = startx(&p, &o);
+    /* No messages yet: no idle callback, however long. */
+    sleep_ms(200);
+    ck_assert_int_eq(atomic_load(&p.idles), 0);
+
+    /* A burst queued behind a blocked handler, and a timer that falls due
+     * meanwhile. */
+    ck_assert_int_eq(actor_send_after(a, 10, 5, NULL, 0, NULL), 0);
+    ck_assert_int_eq(actor_cast(a, T_BLOCK, NULL, 0), 0);
+    ck_assert_int_eq(wait_atomic(&p.entered, 1, WAIT_MS), 1);
+    ck_assert_int_eq(actor_clock_advance(clk, 10), 0);
+    for (i = 0; i < BURST; i++)
+        ck_assert_int_eq(actor_cast(a, T_COUNT, NULL, 0), 0);
+    wait_depth(a, BURST);
+    atomic_store(&p.gate, 1);
+    ck_assert_int_eq(get_int(a, T_GET_COUNT), BURST);
+    ck_assert_int_ge(wait_atomic(&p.idles, 2, WAIT_MS), 2);
+    sleep_ms(SETTLE_MS);
+    log_str(&p, log, sizeof(log));
+    /* The blocker's batch ends with idle, then the due timer fires. */
+    bt = strstr(log, "BIT");
+    ck_assert_msg(bt == log, "log %s", log);
+    /* Every handled message is followed by an idle before the log ends
+     * (the last batch too). */
+    last = strrchr(log, 'I');
+    ck_assert_msg(last != NULL && last[1] == '\0', "log %s", log);
+    /* Once per batch, not per message: the burst is at most a few batches. */
+    idles = atomic_load(&p.idles);
+    handled = atomic_load(&p.casts) + atomic_load(&p.calls);
+    ck_assert_msg(idles >= 2 && idles < handled, "%d idles for %d messages", idles, handled);
+
+    /* Idle again: no more calls over 200 ms, nor when the clock moves
+     * without a message. */
+    sleep_ms(200);
+    ck_assert_int_eq(atomic_load(&p.idles), idles);
+    ck_assert_int_eq(actor_clock_advance(clk, 100), 0);
+    sleep_ms(SETTLE_MS);
+    ck_assert_int_eq(atomic_load(&p.idles), idles);
+    stop_and_release(a);
+    ck_assert_int_eq(actor_clock_free(clk), 0);
+}
+END_TEST
+
+/* handle_drop gets each cast still queued at exit (payload intact), before
+ * terminate, and nothing for a queued call. */
+START_TEST(test_handle_drop_at_exit)
+{
+    enum { IDS = 10, PAYLOADS = 3 };
+    static const size_t psize[PAYLOADS] = { 0, 5, 1000 };
+    probe_t p = { 0 };
+    actor_t *a = startx(&p, NULL);
+    xcaller_t q = { .tag = T_ECHO, .req_len = 4, .dispose = 1, .timeout_ms = ACTOR_INFINITY };
+    int seen[IDS] = { 0 }, i;
+    char log[LOG_MAX + 1];
+    pthread_t t;
+
+    disp_reset();
+    ck_assert_int_eq(actor_cast(a, T_BLOCK, NULL, 0), 0);
+    ck_assert_int_eq(wait_atomic(&p.entered, 1, WAIT_MS), 1);
+    for (i = 0; i < IDS; i++)
+        ck_assert_int_eq(actor_cast(a, T_ID, &i, sizeof(i)), 0);
+    for (i = 0; i < PAYLOADS; i++) {
+        unsigned char *buf = actor_cast_buf(psize[i]);
+
+        ck_assert_ptr_nonnull(buf);
+        fill(buf, psize[i]);
+        ck_assert_int_eq(actor_cast_send(a, T_PAYLOAD, buf), 0);
+    }
+    q.a = a;
+    ck_assert_int_eq(pthread_create(&t, NULL, xcaller_main, &q), 0);
+    wait_depth(a, IDS + PAYLOADS + 1);
+    ck_assert_int_eq(actor_exit(a, ACTOR_SHUTDOWN), 0);
+    atomic_store(&p.gate, 1);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(q.rc, -ESRCH);
+    ck_assert_int_eq(q.handled, 0);
+    wait_and_release(a, ACTOR_SHUTDOWN);
+
+    ck_assert_int_eq(atomic_load(&p.drops), IDS + PAYLOADS);
+    ck_assert_int_eq(atomic_load(&p.drop_bad), 0);
+    ck_assert_int_eq(atomic_load(&p.drops_at_term), IDS + PAYLOADS);   /* before */
+    ck_assert_int_eq(atomic_load(&p.terms), 1);
+    ck_assert_int_eq(atomic_load(&p.nids), IDS);
+    for (i = 0; i < IDS; i++) {
+        int id = -1 - p.ids[i];
+
+        ck_assert_msg(id >= 0 && id < IDS, "ids[%d] = %d", i, p.ids[i]);
+        seen[id]++;
+    }
+    for (i = 0; i < IDS; i++)
+        ck_assert_int_eq(seen[i], 1);
+    ck_assert_int_eq(atomic_load(&p.casts), 1);   /* only the blocker ran */
+    ck_assert_int_eq(atomic_load(&p.calls), 0);
+    ck_assert_int_eq(disp_get(&req_disp).n, 1);   /* the call: disposed, not dropped */
+    log_str(&p, log, sizeof(log));
+    ck_assert_msg(strchr(log, 'X') != NULL && strchr(strchr(log, 'X'), 'D') == NULL,
+                  "log %s", log);
+}
+END_TEST
+
+/* A callback's own exit: casts later in the same batch are dropped too. */
+START_TEST(test_handle_drop_mid_batch)
+{
+    enum { IDS = 5 };
+    probe_t p = { 0 };
+    actor_t *a = startx(&p, NULL);
+    int seen[IDS] = { 0 }, i;
+
+    ck_assert_int_eq(actor_cast(a, T_BLOCK, NULL, 0), 0);
+    ck_assert_int_eq(wait_atomic(&p.entered, 1, WAIT_MS), 1);
+    ck_assert_int_eq(actor_cast(a, T_EXIT_SELF, NULL, 0), 0);
+    for (i = 0; i < IDS; i++)
+        ck_assert_int_eq(actor_cast(a, T_ID, &i, sizeof(i)), 0);
+    wait_depth(a, IDS + 1);
+    atomic_store(&p.gate, 1);
+    wait_and_release(a, 42);
+    ck_assert_int_eq(atomic_load(&p.after_exit), 1);
+    ck_assert_int_eq(atomic_load(&p.drops), IDS);
+    ck_assert_int_eq(atomic_load(&p.drops_at_term), IDS);
+    ck_assert_int_eq(atomic_load(&p.nids), IDS);
+    for (i = 0; i < IDS; i++) {
+        int id = -1 - p.ids[i];
+
+        ck_assert_msg(id >= 0 && id < IDS, "ids[%d] = %d", i, p.ids[i]);
+        seen[id]++;
+    }
+    for (i = 0; i < IDS; i++)
+        ck_assert_int_eq(seen[i], 1);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* request protocol: actor_send_at                                      */
+
+START_TEST(test_send_at_manual_clock)
+{
+    actor_clock_t *clk = NULL;
+    actor_opts_t o = { 0 };
+    actor_t *a;
+    int out[MAX_FIRED];
+    uint64_t r50, r51, r30, r20, refs[MAX_FIRED];
+    char data[16];
+
+    ck_assert_int_eq(actor_clock_manual_new(1000, &clk), 0);
+    o.clock = clk;
+    a = start(NULL, &o);
+    ck_assert_int_eq(actor_send_at(a, 1050, 50, "at", 2, &r50), 0);
+    ck_assert_int_eq(actor_send_after(a, 50, 51, NULL, 0, &r51), 0);   /* also 1050 */
+    ck_assert_int_eq(actor_send_at(a, 1030, 30, NULL, 0, &r30), 0);
+    ck_assert_int_eq(actor_send_after(a, 20, 20, NULL, 0, &r20), 0);
+    ck_assert(r50 != 0 && r51 != 0 && r30 != 0 && r20 != 0);
+    ck_assert_int_eq(settled_fired(a, out), 0);
+
+    ck_assert_int_eq(actor_clock_advance(clk, 20), 0);
+    ck_assert_int_eq(wait_fired(a, 1, out), 1);
+    ck_assert_int_eq(out[0], 20);
+    ck_assert_int_eq(actor_clock_advance(clk, 9), 0);
+    ck_assert_int_eq(settled_fired(a, out), 1);
+    ck_assert_int_eq(actor_clock_advance(clk, 1), 0);   /* 1030 */
+    ck_assert_int_eq(wait_fired(a, 2, out), 2);
+    ck_assert_int_eq(out[1], 30);
+    ck_assert_int_eq(actor_clock_advance(clk, 19), 0);
+    ck_assert_int_eq(settled_fired(a, out), 2);
+    ck_assert_int_eq(actor_clock_advance(clk, 1), 0);   /* 1050 */
+    ck_assert_int_eq(wait_fired(a, 4, out), 4);
+    ck_assert_int_eq(out[2], 50);   /* same deadline: in the order set */
+    ck_assert_int_eq(out[3], 51);
+    ck_assert_uint_eq(get(a, T_GET_TDATA, data, sizeof(data)), 2);
+    ck_assert_mem_eq(data, "at", 2);
+
+    /* A deadline already past, or now, fires without the clock moving. */
+    ck_assert_int_eq(actor_send_at(a, 10, 7, NULL, 0, NULL), 0);
+    ck_assert_int_eq(wait_fired(a, 5, out), 5);
+    ck_assert_int_eq(out[4], 7);
+    ck_assert_int_eq(actor_send_at(a, actor_clock_now(clk), 8, NULL, 0, NULL), 0);
+    ck_assert_int_eq(wait_fired(a, 6, out), 6);
+    ck_assert_int_eq(out[5], 8);
+    ck_assert_int_eq(actor_send_at(a, 0, 9, NULL, 0, NULL), 0);
+    ck_assert_int_eq(wait_fired(a, 7, out), 7);
+    ck_assert_int_eq(out[6], 9);
+    ck_assert_uint_eq(actor_clock_now(clk), 1050);
+    ck_assert_uint_eq(get(a, T_GET_FIRED_REFS, refs, sizeof(refs)), 7 * sizeof(uint64_t));
+    ck_assert(refs[0] == r20 && refs[1] == r30 && refs[2] == r50 && refs[3] == r51);
+    stop_and_release(a);
+    ck_assert_int_eq(actor_clock_free(clk), 0);
+}
+END_TEST
+
+START_TEST(test_send_at_errors)
+{
+    actor_clock_t *clk = NULL;
+    actor_opts_t o = { 0 };
+    actor_t *a;
+    int out[MAX_FIRED];
+    uint64_t ref = 77, far = 0;
+
+    ck_assert_int_eq(actor_clock_manual_new(0, &clk), 0);
+    o.clock = clk;
+    a = start(NULL, &o);
+    ck_assert_int_eq(actor_send_at(NULL, 1, 1, NULL, 0, &ref), -EINVAL);
+    ck_assert_uint_eq(ref, 0);
+    ref = 77;
+    ck_assert_int_eq(actor_send_at(a, 1, 1, NULL, 5, &ref), -EINVAL);
+    ck_assert_uint_eq(ref, 0);
+    ref = 77;
+    ck_assert_int_eq(actor_send_at(a, 1, 1, "x", ACTOR_MSG_MAX + 1, &ref), -EINVAL);
+    ck_assert_uint_eq(ref, 0);
+    /* The end of time never comes, and can be cancelled. */
+    ck_assert_int_eq(actor_send_at(a, UINT64_MAX, 9, NULL, 0, &far), 0);
+    ck_assert_int_eq(actor_clock_advance(clk, 1000000), 0);
+    ck_assert_int_eq(settled_fired(a, out), 0);   /* the bad ones never fired */
+    ck_assert_int_eq(actor_cancel_timer(a, far), 0);
+    ck_assert_int_eq(actor_stop(a, ACTOR_SHUTDOWN, WAIT_MS), 0);
+    ref = 77;
+    ck_assert_int_eq(actor_send_at(a, 0, 1, NULL, 0, &ref), -ESRCH);
+    ck_assert_uint_eq(ref, 0);
+    ck_assert_int_eq(actor_send_at(a, 0, 1, "x", 1, NULL), -ESRCH);
+    actor_release(a);
+    ck_assert_int_eq(actor_clock_free(clk), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
 
 static TCase *
 tcase(Suite *s, const char *name)
@@ -1798,6 +3173,38 @@ actor_suite(void)
     tcase_add_test(tc, test_bad_input_messages);
     tcase_add_test(tc, test_bad_input_other);
     tcase_add_test(tc, test_strerror);
+
+    tc = tcase(s, "call-ex");
+    tcase_add_test(tc, test_call_ex_plain_fields);
+    tcase_add_test(tc, test_call_ex_handled);
+    tcase_add_test(tc, test_call_ex_handled_timeout);
+    tcase_add_test(tc, test_call_ex_rep_take);
+    tcase_add_test(tc, test_call_ex_bad_input);
+
+    tc = tcase(s, "dispose");
+    tcase_add_test(tc, test_req_dispose_handled);
+    tcase_add_test(tc, test_req_dispose_never_queued);
+    tcase_add_test(tc, test_req_dispose_dropped_at_exit);
+    tcase_add_test(tc, test_req_dispose_after_timeout);
+    tcase_add_test(tc, test_rep_dispose_late_reply);
+
+    tc = tcase(s, "call-buf");
+    tcase_add_test(tc, test_call_buf_in_place);
+    tcase_add_test(tc, test_call_buf_retry_after_unhandled);
+    tcase_add_test(tc, test_call_buf_interior_pointer);
+
+    tc = tcase(s, "cast-buf");
+    tcase_add_test(tc, test_cast_buf_payload);
+    tcase_add_test(tc, test_cast_buf_errors);
+
+    tc = tcase(s, "idle-drop");
+    tcase_add_test(tc, test_handle_idle_batches);
+    tcase_add_test(tc, test_handle_drop_at_exit);
+    tcase_add_test(tc, test_handle_drop_mid_batch);
+
+    tc = tcase(s, "send-at");
+    tcase_add_test(tc, test_send_at_manual_clock);
+    tcase_add_test(tc, test_send_at_errors);
     return s;
 }
 

@@ -209,6 +209,8 @@ GC_EXPORT int actor_call(actor_t *a, uint32_t tag, const void *req, size_t req_l
  *                   dropped unhandled (on the process's thread), or on the
  *                   calling thread when it was never queued.  The caller
  *                   must not release them itself once the call is made.
+ *                   It receives the request's bytes, but once queued from
+ *                   the library's copy: the pointer need not be req.
  *   rep / rep_cap / rep_len   as actor_call.
  *   rep_take        optional: instead of a copy into rep, the whole reply
  *                   buffer is handed over in *rep_take (free it with
@@ -223,6 +225,11 @@ GC_EXPORT int actor_call(actor_t *a, uint32_t tag, const void *req, size_t req_l
  *                   it safe to send the same request elsewhere: this is
  *                   known from the call's own state, never from its result,
  *                   so handle_call may return any errno, -ESRCH included.
+ *                   On -ETIMEDOUT it is 0 as well, yet the request may
+ *                   still be handled later: never resend after a time-out.
+ *                   With req_dispose, the resources were released by
+ *                   then: a resend must take them again.  A process
+ *                   without handle_call took the call: -ENOTSUP with 1.
  *   timeout_ms      as actor_call.
  *
  * Returns what actor_call returns.  Any thread but a's own.
@@ -248,7 +255,9 @@ GC_EXPORT int actor_call_ex(actor_t *a, const actor_call_args_t *args);
  * request in place before actor_call_ex (req = the returned pointer): the
  * call then copies nothing.  Valid until the next actor_call_buf,
  * actor_call or actor_call_ex on this thread that sends a different buffer,
- * and across several actor_call_ex of the same buffer (a retry).  NULL on
+ * and across several actor_call_ex of the same buffer (a retry), except
+ * that a call returning -ETIMEDOUT takes the buffer with it (the process
+ * may still read it, then frees it): ask for a new one.  NULL on
  * -ENOMEM (or len > ACTOR_MSG_MAX).  The library owns it; never free it.
  */
 GC_EXPORT void *actor_call_buf(size_t len);
