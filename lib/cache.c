@@ -1162,6 +1162,49 @@ gc_send_call(cache_t *c, const void *buf, size_t len, void *rep, size_t cap, siz
     }
 }
 
+/* A write applied by the calling thread in place of the idle worker
+ * (actor_try_inline): the same gc_apply the worker would run. */
+static int
+gc_inline_apply(void *state, void *arg)
+{
+    gc_view_t v;
+
+    gc_view_parse(arg, &v);
+    return gc_apply(state, &v, NULL, 0);
+}
+
+/* The fast path of a synchronous write: when the worker is idle (parked,
+ * nothing queued), apply it here instead of waking it for a round trip.
+ * Same result, same order (actor_try_inline's contract: every earlier
+ * message of this thread has been handled), same memory ordering as a
+ * call.  1 and *rc when it ran; 0 when the worker is busy or absent (send
+ * a message). */
+static int
+gc_try_inline(cache_t *c, const cache_op_t *op, unsigned char *buf, int *rc)
+{
+    actor_t *w;
+    int r;
+
+    if (!(c->ops->flags & GC_BE_INLINE))
+        return 0;
+    switch (op->kind) {
+    case CACHE_OP_PUT:
+    case CACHE_OP_PUT_BATCH:
+    case CACHE_OP_DELETE:
+    case CACHE_OP_EXPIRE:
+    case CACHE_OP_TOUCH:
+    case CACHE_OP_PERSIST:
+        break;
+    default:
+        return 0;   /* replies and user operations go through the worker */
+    }
+    if ((w = gc_worker_get(c)) == NULL)
+        return 0;
+    r = actor_try_inline(w, gc_inline_apply, buf, rc);
+    actor_release(w);
+    return r == 0;
+}
+
 int
 cache_call(cache_t *c, const cache_op_t *op, int timeout_ms)
 {
@@ -1187,6 +1230,8 @@ cache_call(cache_t *c, const cache_op_t *op, int timeout_ms)
     if (buf == NULL)
         return -ENOMEM;
     gc_req_encode(&c->cfg, op, buf);
+    if (gc_try_inline(c, op, buf, &rc))
+        return rc;
 
     if (op->kind == CACHE_OP_GET || op->kind == CACHE_OP_TTL) {
         int64_t ttl = 0;

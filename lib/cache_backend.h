@@ -49,6 +49,11 @@ typedef struct gc_backend gc_backend_t;  /* a backend's state, opaque to the fro
                                   deadlines may be shorter than the data's */
 #define GC_BE_NO_KEEP_DATA 4u  /* the table never outlives an incarnation */
 #define GC_BE_NO_CLOCK     8u  /* refuses a manual clock (time is not ours) */
+#define GC_BE_INLINE      16u  /* a synchronous write may be applied by the
+                                  calling thread in place of an idle worker
+                                  (actor_try_inline): apply must then not
+                                  block and must need nothing of the worker
+                                  thread itself */
 
 typedef struct gc_backend_ops {
     const char *name;

@@ -89,6 +89,7 @@ gc_actor_free(actor_t *a)
     a->magic = GC_ACTOR_DEAD_MAGIC;
     pthread_mutex_destroy(&a->lock);
     pthread_mutex_destroy(&a->tlock);
+    pthread_mutex_destroy(&a->run_lock);
     sem_destroy(&a->started);
     gc_aligned_free(a);
 }
@@ -1007,8 +1008,15 @@ gc_worker_loop(actor_t *a)
         if (n > 0)
             continue;  /* look for more work before parking */
         sleep_ns = gc_sleep_ns(a);
-        if (sleep_ns != 0)
+        if (sleep_ns != 0) {
+            /* Idle: lend the process to a thread that wants to run in its
+             * place (actor_try_inline) while it is parked; take it back
+             * before touching the state again.  The mutex orders whatever
+             * the inline caller did to the state before our next access. */
+            pthread_mutex_unlock(&a->run_lock);
             gc_mbox_park(&a->mbox, sleep_ns);
+            pthread_mutex_lock(&a->run_lock);
+        }
     }
 }
 
@@ -1019,6 +1027,8 @@ gc_worker_main(void *arg)
     int rc = 0;
 
     gc_tls_self = a;
+    /* Held whenever the thread is not parked (see gc_worker_loop). */
+    pthread_mutex_lock(&a->run_lock);
     if (a->b->init != NULL)
         rc = a->b->init(a, a->init_arg, &a->state);
     if (rc != 0) {
@@ -1035,9 +1045,51 @@ gc_worker_main(void *arg)
         sem_post(&a->started);
         gc_process_exit(a, gc_worker_loop(a), 1);
     }
+    pthread_mutex_unlock(&a->run_lock);
     gc_tls_self = NULL;
     actor_release(a);  /* the thread's reference */
     return NULL;
+}
+
+int
+actor_try_inline(actor_t *a, int (*fn)(void *state, void *arg), void *arg, int *result)
+{
+    int i, rc;
+
+    if (result != NULL)
+        *result = 0;
+    if (!actor__valid(a) || fn == NULL)
+        return -EINVAL;
+    if (gc_tls_self == a)
+        return -EDEADLK;
+    /* A short bounded spin: another inline caller holds it for a few
+     * hundred ns at most; a busy process holds it for its whole batch, and
+     * then the caller is better off sending a message. */
+    for (i = 0; (rc = pthread_mutex_trylock(&a->run_lock)) != 0; i++) {
+        if (i >= 64 || gc_load_32(&a->life) >= GC_LIFE_EXITING)
+            return gc_load_32(&a->life) >= GC_LIFE_EXITING ? -ESRCH : -EAGAIN;
+        ck_pr_stall();
+    }
+    /* Under run_lock the process's thread is parked (or not started, or
+     * gone).  Idle means: running, nothing queued, no exit asked for.  Then
+     * every message this thread sent before has been handled (it is not in
+     * the mailbox and no batch is in progress), so running fn now keeps
+     * this thread's order.  The loads pair with the producers' CAS (a
+     * message queued after them is handled after fn, by the process). */
+    if (gc_load_32(&a->life) != GC_LIFE_RUNNING) {
+        rc = gc_load_32(&a->life) >= GC_LIFE_EXITING ? -ESRCH : -EAGAIN;
+    } else if (gc_load_ptr(&a->mbox.head) != NULL ||
+               (gc_load_32(&a->mbox.attn) & GC_ATTN_EXIT) != 0) {
+        rc = -EAGAIN;
+    } else {
+        int r = fn(a->state, arg);
+
+        if (result != NULL)
+            *result = r;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&a->run_lock);
+    return rc;
 }
 
 int
@@ -1077,6 +1129,7 @@ actor_start(const actor_behaviour_t *b, void *arg, const actor_opts_t *opts,
     gc_timers_init(&a->timers);
     pthread_mutex_init(&a->lock, NULL);
     pthread_mutex_init(&a->tlock, NULL);
+    pthread_mutex_init(&a->run_lock, NULL);
     sem_init(&a->started, 0, 0);
 
     if (opts->name != NULL && (rc = actor__registry_add(a, opts->name)) != 0)

@@ -62,6 +62,10 @@ struct actor {
                                lock when there are none (gc_load_32) */
 
     pthread_mutex_t lock;   /* guards: exit_req*, monitors, exit_reason */
+    pthread_mutex_t run_lock; /* held by the process's thread whenever it is
+                               not parked: another thread that takes it
+                               runs in place of an idle process
+                               (actor_try_inline) */
     int exit_req;           /* 1 once an exit was requested */
     int exit_req_reason;
     gc_monitor_t *monitors;

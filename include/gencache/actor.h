@@ -290,6 +290,24 @@ GC_EXPORT void *actor_reply_buf(actor_reply_t *reply, size_t len);
 GC_EXPORT int actor_cast(actor_t *a, uint32_t tag, const void *data, size_t len);
 
 /*
+ * Run fn(state, arg) on the calling thread in place of process a, if and
+ * only if a is idle: parked, with nothing in its mailbox and no exit asked
+ * for.  While fn runs, a's own thread does not run any callback (it waits
+ * if it wakes), and every message the calling thread sent a before has
+ * been handled, so fn sees the state as a handle_call would, in order with
+ * this thread's earlier casts.  Memory is ordered as if fn ran on a's
+ * thread (a mutex hands the state over both ways).  fn must not block for
+ * long, must not call into a, and runs with actor_self() still the caller.
+ * A fast path for cheap requests: when a is busy, send a message instead.
+ *
+ * Returns 0 when fn ran (its result in *result when not NULL), -EAGAIN
+ * when a is not idle (fn did not run), -ESRCH (a exited or is exiting),
+ * -EDEADLK (called from a's own thread), -EINVAL.  Any thread.
+ */
+GC_EXPORT int actor_try_inline(actor_t *a, int (*fn)(void *state, void *arg), void *arg,
+                               int *result);
+
+/*
  * Casts built in place, so a large cast is copied once: actor_cast_buf
  * returns a message of len payload bytes (NULL: -ENOMEM, or len >
  * ACTOR_MSG_MAX), owned by the caller, who fills it and sends it with
