@@ -465,7 +465,8 @@ retry:
             if (vlen != NULL)
                 *vlen = e->vlen;
             if (e->vlen <= cap) {
-                memcpy(buf, ent_key(e) + e->klen, e->vlen);
+                if (e->vlen > 0)   /* buf may be NULL with cap 0 */
+                    memcpy(buf, ent_key(e) + e->klen, e->vlen);
                 rc = 0;
             } else {
                 if (cap > 0)
