@@ -1611,6 +1611,22 @@ gc_tab_bytes(const gc_tab_t *t)
 /* ------------------------------------------------------------------ */
 /* Namespaces                                                           */
 
+const char *
+gc_tab_ns_name(gc_tab_t *t, uint16_t id, size_t *len)
+{
+    /* Acquire on nns: see gc_tab_ns_find. */
+    uint32_t n = gc_load_32(&t->nns);
+    nsname_t **blk;
+    const nsname_t *p;
+
+    if (id >= n)
+        return NULL;
+    blk = gc_load_ptr(&t->nsblk[id >> 8]);
+    p = gc_load_ptr(&blk[id & 255]);
+    *len = p->len;
+    return p->name;
+}
+
 int
 gc_tab_ns_find(gc_tab_t *t, const char *ns, size_t len, uint16_t *id)
 {

@@ -52,6 +52,9 @@ void gc_tab_free(gc_tab_t *t);
  * Any thread may look up; only the writer interns. */
 int gc_tab_ns_find(gc_tab_t *t, const char *ns, size_t len, uint16_t *id);   /* 0, -ENOENT */
 int gc_tab_ns_intern(gc_tab_t *t, const char *ns, size_t len, uint16_t *id); /* 0, -ENOMEM, -ENOSPC */
+/* Any thread: the name of an interned id (not NUL-terminated; valid for
+ * the table's life: names are never removed), or NULL for an unknown id. */
+const char *gc_tab_ns_name(gc_tab_t *t, uint16_t id, size_t *len);
 
 /*
  * Any thread, lock-free, no allocation in the steady state.  Copies
