@@ -21,6 +21,8 @@
  *   cast-buf   casts built in place: payload, alignment, who owns on error
  *   idle-drop  handle_idle per batch (and not while idle), handle_drop
  *   send-at    absolute deadlines on a manual clock
+ *   inline     actor_try_inline: runs only in place of an idle process,
+ *              in order with the caller's casts, excluding the process
  *
  * Every test stops what it started, drops its references and checks that
  * its processes are gone (libuv's MAKE_VALGRIND_HAPPY).  Check's fork mode
@@ -33,6 +35,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -3106,6 +3109,704 @@ START_TEST(test_send_at_errors)
 END_TEST
 
 /* ------------------------------------------------------------------ */
+/* inline: actor_try_inline                                             */
+
+/* A behaviour of its own: its state is plain (no atomics), so that a data
+ * race between fn and the process's callbacks is TSan's to find, and every
+ * check of the state is made by fn or by a call, never by a bare read. */
+#define IL_SENDERS 3
+#define IL_LOG     256
+
+enum {
+    IL_COUNT = 1,   /* cast: int sender id; count[id]++ */
+    IL_BLOCK,       /* call/cast: wait while shared->gate == 0 */
+    IL_MARK,        /* call/cast: append the char payload to log */
+    IL_GET,         /* call: reply = the whole istate */
+    IL_INLINE,      /* cast: actor_try_inline on the actor_t * payload,
+                       from inside this callback (result in shared) */
+};
+
+typedef struct ishared {
+    atomic_int gate;        /* IL_BLOCK waits while 0 */
+    atomic_int entered;     /* IL_BLOCK handlers started */
+    atomic_int term_gate;   /* terminate waits while 0, when term_wait */
+    atomic_int term_wait;
+    atomic_int terms;
+    atomic_int in_rc;       /* IL_INLINE: actor_try_inline's result */
+    atomic_int in_done;     /* IL_INLINE: it ran */
+    atomic_int in_fn_ran;   /* IL_INLINE: fn ran */
+    _Atomic(actor_t *) in_fn_self;  /* IL_INLINE: actor_self() inside fn */
+} ishared_t;
+
+typedef struct istate {
+    actor_t *self;
+    ishared_t *sh;
+    uint64_t count[IL_SENDERS];
+    int nlog;
+    char log[IL_LOG];
+    int inits_seen;         /* fn runs seen (written by fn only) */
+} istate_t;
+
+static int
+il_init(actor_t *self, void *arg, void **state)
+{
+    istate_t *s = calloc(1, sizeof(*s));
+
+    if (s == NULL)
+        return -ENOMEM;
+    s->self = self;
+    s->sh = arg;
+    *state = s;
+    return 0;
+}
+
+static void
+il_log(istate_t *s, char c)
+{
+    if (s->nlog < IL_LOG)
+        s->log[s->nlog++] = c;
+}
+
+static void
+il_block(istate_t *s)
+{
+    atomic_fetch_add(&s->sh->entered, 1);
+    while (atomic_load(&s->sh->gate) == 0)
+        sleep_ms(1);
+}
+
+/* fn for IL_INLINE: record who it ran as. */
+static int
+il_fn_self(void *state, void *arg)
+{
+    ishared_t *sh = arg;
+
+    (void)state;
+    atomic_store(&sh->in_fn_self, actor_self());
+    atomic_store(&sh->in_fn_ran, 1);
+    return 5;
+}
+
+static void
+il_cast(void *state, const actor_msg_view_t *msg)
+{
+    istate_t *s = state;
+
+    switch (msg->tag) {
+    case IL_COUNT: {
+        int id;
+
+        if (msg->len == sizeof(id)) {
+            memcpy(&id, msg->data, sizeof(id));
+            if (id >= 0 && id < IL_SENDERS)
+                s->count[id]++;
+        }
+        break;
+    }
+    case IL_BLOCK:
+        il_block(s);
+        break;
+    case IL_MARK:
+        if (msg->len == 1)
+            il_log(s, *(const char *)msg->data);
+        break;
+    case IL_INLINE: {
+        actor_t *target;
+        int res = -1;
+
+        if (msg->len != sizeof(target))
+            break;
+        memcpy(&target, msg->data, sizeof(target));
+        atomic_store(&s->sh->in_rc, actor_try_inline(target, il_fn_self, s->sh, &res));
+        atomic_store(&s->sh->in_done, 1);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+static int
+il_call(void *state, const actor_msg_view_t *req, actor_reply_t *reply)
+{
+    istate_t *s = state;
+
+    switch (req->tag) {
+    case IL_BLOCK:
+        il_block(s);
+        return 0;
+    case IL_MARK:
+        if (req->len == 1)
+            il_log(s, *(const char *)req->data);
+        return 0;
+    case IL_GET:
+        return actor_reply_set(reply, s, sizeof(*s));
+    default:
+        return -ENOSYS;
+    }
+}
+
+static void
+il_terminate(void *state, int reason)
+{
+    istate_t *s = state;
+
+    (void)reason;
+    if (atomic_load(&s->sh->term_wait))
+        while (atomic_load(&s->sh->term_gate) == 0)
+            sleep_ms(1);
+    atomic_fetch_add(&s->sh->terms, 1);
+    free(s);
+}
+
+static const actor_behaviour_t ib = {
+    .init = il_init,
+    .handle_call = il_call,
+    .handle_cast = il_cast,
+    .handle_info = NULL,
+    .terminate = il_terminate,
+};
+
+/* ib with a handle_info that logs 'T' per timer. */
+static void
+il_info(void *state, const actor_info_t *info)
+{
+    if (info->kind == ACTOR_INFO_TIMER)
+        il_log(state, 'T');
+}
+
+static const actor_behaviour_t ibt = {
+    .init = il_init,
+    .handle_call = il_call,
+    .handle_cast = il_cast,
+    .handle_info = il_info,
+    .terminate = il_terminate,
+};
+
+static actor_t *
+il_start(const actor_behaviour_t *b, ishared_t *sh, const actor_opts_t *o)
+{
+    actor_t *a = NULL;
+
+    ck_assert_int_eq(actor_start(b, sh, o, &a), 0);
+    ck_assert_ptr_nonnull(a);
+    return a;
+}
+
+static istate_t
+il_get(actor_t *a)
+{
+    istate_t s;
+    size_t len = 0;
+
+    memset(&s, 0, sizeof(s));
+    ck_assert_int_eq(actor_call(a, IL_GET, NULL, 0, &s, sizeof(s), &len, WAIT_MS), 0);
+    ck_assert_uint_eq(len, sizeof(s));
+    return s;
+}
+
+static void
+il_mark(actor_t *a, char c)
+{
+    ck_assert_int_eq(actor_cast(a, IL_MARK, &c, 1), 0);
+}
+
+/* actor_try_inline, retried while -EAGAIN for up to WAIT_MS: the process
+ * parks soon after its last message. */
+static int
+il_try(actor_t *a, int (*fn)(void *, void *), void *arg, int *result)
+{
+    int64_t end = now_ms() + WAIT_MS;
+    int rc, i;
+
+    for (i = 0;; i++) {
+        rc = actor_try_inline(a, fn, arg, result);
+        if (rc != -EAGAIN || now_ms() >= end)
+            return rc;
+        if (i < 16)
+            sched_yield();
+        else
+            sleep_ms(1);
+    }
+}
+
+/* What fn saw, for the basic test. */
+typedef struct il_seen {
+    int runs;
+    pthread_t thread;
+    void *state;
+    actor_t *self_in_fn;
+    actor_t *proc_self;     /* ((istate_t *)state)->self */
+    int nlog;
+} il_seen_t;
+
+static int
+il_fn_seen(void *state, void *arg)
+{
+    il_seen_t *w = arg;
+    istate_t *s = state;
+
+    w->runs++;
+    w->thread = pthread_self();
+    w->state = state;
+    w->self_in_fn = actor_self();
+    w->proc_self = s->self;
+    w->nlog = s->nlog;
+    il_log(s, 'F');   /* a write to the state, seen later by a call */
+    return 77;
+}
+
+static int
+il_fn_flag(void *state, void *arg)
+{
+    (void)state;
+    atomic_fetch_add((atomic_int *)arg, 1);
+    return 1;
+}
+
+START_TEST(test_inline_idle_runs_here)
+{
+    ishared_t sh;
+    il_seen_t w;
+    actor_t *a, *b;
+    istate_t st;
+    int res = -1;
+
+    memset(&sh, 0, sizeof(sh));
+    memset(&w, 0, sizeof(w));
+    a = il_start(&ib, &sh, NULL);
+    il_mark(a, 'M');
+    /* Idle: fn runs here, on this thread, with a's state; the cast this
+     * thread sent before was handled first. */
+    ck_assert_int_eq(il_try(a, il_fn_seen, &w, &res), 0);
+    ck_assert_int_eq(res, 77);
+    ck_assert_int_eq(w.runs, 1);
+    ck_assert(pthread_equal(w.thread, pthread_self()));
+    ck_assert_ptr_eq(w.proc_self, a);
+    ck_assert_ptr_nonnull(w.state);
+    ck_assert_ptr_null(w.self_in_fn);   /* a plain thread: no process */
+    ck_assert_int_eq(w.nlog, 1);
+    /* A NULL result pointer is allowed. */
+    ck_assert_int_eq(il_try(a, il_fn_seen, &w, NULL), 0);
+    ck_assert_int_eq(w.runs, 2);
+    /* The state fn wrote is the process's: a call sees it, in order. */
+    il_mark(a, 'N');
+    st = il_get(a);
+    ck_assert_int_eq(st.nlog, 4);
+    ck_assert_int_eq(memcmp(st.log, "MFFN", 4), 0);
+
+    /* From another process's callback: fn runs on that process's thread,
+     * actor_self() is that process (the caller), not a. */
+    b = il_start(&ib, &sh, NULL);
+    ck_assert_int_eq(actor_cast(b, IL_INLINE, &a, sizeof(a)), 0);
+    ck_assert_int_eq(wait_atomic(&sh.in_done, 1, WAIT_MS), 1);
+    /* b's cast may find a not yet parked: retry until it runs. */
+    {
+        int64_t end = now_ms() + WAIT_MS;
+
+        while (atomic_load(&sh.in_rc) == -EAGAIN && now_ms() < end) {
+            atomic_store(&sh.in_done, 0);
+            sleep_ms(1);
+            ck_assert_int_eq(actor_cast(b, IL_INLINE, &a, sizeof(a)), 0);
+            ck_assert_int_eq(wait_atomic(&sh.in_done, 1, WAIT_MS), 1);
+        }
+    }
+    ck_assert_int_eq(atomic_load(&sh.in_rc), 0);
+    ck_assert_int_eq(atomic_load(&sh.in_fn_ran), 1);
+    ck_assert_ptr_eq(atomic_load(&sh.in_fn_self), b);
+
+    /* From a's own callback: -EDEADLK, fn not run. */
+    atomic_store(&sh.in_done, 0);
+    atomic_store(&sh.in_fn_ran, 0);
+    ck_assert_int_eq(actor_cast(a, IL_INLINE, &a, sizeof(a)), 0);
+    ck_assert_int_eq(wait_atomic(&sh.in_done, 1, WAIT_MS), 1);
+    ck_assert_int_eq(atomic_load(&sh.in_rc), -EDEADLK);
+    ck_assert_int_eq(atomic_load(&sh.in_fn_ran), 0);
+
+    stop_and_release(b);
+    stop_and_release(a);
+    ck_assert_int_eq(atomic_load(&sh.terms), 2);
+}
+END_TEST
+
+/* A caller blocked in an IL_BLOCK call (the call keeps its thread). */
+static void *
+il_block_caller(void *p)
+{
+    actor_t *a = p;
+
+    (void)actor_call(a, IL_BLOCK, NULL, 0, NULL, 0, NULL, WAIT_MS * 2);
+    return NULL;
+}
+
+START_TEST(test_inline_busy_eagain)
+{
+    ishared_t sh;
+    atomic_int ran;
+    actor_t *a;
+    pthread_t th;
+    int res = -1, i;
+
+    memset(&sh, 0, sizeof(sh));
+    atomic_init(&ran, 0);
+    a = il_start(&ib, &sh, NULL);
+
+    /* Busy in handle_cast. */
+    ck_assert_int_eq(actor_cast(a, IL_BLOCK, NULL, 0), 0);
+    ck_assert_int_eq(wait_atomic(&sh.entered, 1, WAIT_MS), 1);
+    for (i = 0; i < 20; i++) {
+        ck_assert_int_eq(actor_try_inline(a, il_fn_flag, &ran, &res), -EAGAIN);
+        sleep_ms(1);
+    }
+    ck_assert_int_eq(atomic_load(&ran), 0);
+    atomic_store(&sh.gate, 1);
+    ck_assert_int_eq(il_try(a, il_fn_flag, &ran, &res), 0);
+    ck_assert_int_eq(atomic_load(&ran), 1);
+    ck_assert_int_eq(res, 1);
+
+    /* Busy in handle_call (made from another thread). */
+    atomic_store(&sh.gate, 0);
+    ck_assert_int_eq(pthread_create(&th, NULL, il_block_caller, a), 0);
+    ck_assert_int_eq(wait_atomic(&sh.entered, 2, WAIT_MS), 2);
+    for (i = 0; i < 20; i++) {
+        ck_assert_int_eq(actor_try_inline(a, il_fn_flag, &ran, NULL), -EAGAIN);
+        sleep_ms(1);
+    }
+    ck_assert_int_eq(atomic_load(&ran), 1);
+    /* Something queued behind the busy callback also makes it not idle. */
+    il_mark(a, 'Q');
+    ck_assert_int_eq(actor_try_inline(a, il_fn_flag, &ran, NULL), -EAGAIN);
+    atomic_store(&sh.gate, 1);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    ck_assert_int_eq(il_try(a, il_fn_flag, &ran, NULL), 0);
+    ck_assert_int_eq(atomic_load(&ran), 2);
+    ck_assert_int_eq(il_get(a).nlog, 1);
+    stop_and_release(a);
+}
+END_TEST
+
+/* Ordering: each sender casts some IL_COUNTs, then runs fn inline: fn must
+ * see every one of them handled. */
+#define IL_ROUNDS 400
+
+typedef struct il_sender {
+    actor_t *a;
+    int id;
+    uint64_t sent;
+    int runs, eagain, bad, other;
+} il_sender_t;
+
+typedef struct il_check {
+    int id;
+    uint64_t want;
+    int ok;
+} il_check_t;
+
+static int
+il_fn_check(void *state, void *arg)
+{
+    istate_t *s = state;
+    il_check_t *k = arg;
+
+    k->ok = s->count[k->id] == k->want;
+    return 0;
+}
+
+static void *
+il_sender_main(void *p)
+{
+    il_sender_t *snd = p;
+    int r, rc, j;
+
+    for (r = 0; r < IL_ROUNDS; r++) {
+        int n = 1 + r % 3;
+        int64_t end = now_ms() + WAIT_MS;
+
+        for (j = 0; j < n; j++) {
+            if (actor_cast(snd->a, IL_COUNT, &snd->id, sizeof(snd->id)) == 0)
+                snd->sent++;
+        }
+        for (;;) {
+            il_check_t k = { snd->id, snd->sent, 0 };
+
+            rc = actor_try_inline(snd->a, il_fn_check, &k, NULL);
+            if (rc == 0) {
+                snd->runs++;
+                snd->bad += !k.ok;
+                break;
+            }
+            if (rc != -EAGAIN || now_ms() >= end) {
+                snd->other++;
+                break;
+            }
+            snd->eagain++;
+            sched_yield();
+        }
+    }
+    return NULL;
+}
+
+START_TEST(test_inline_order_per_sender)
+{
+    ishared_t sh;
+    il_sender_t snd[IL_SENDERS];
+    pthread_t th[IL_SENDERS];
+    actor_t *a;
+    istate_t st;
+    uint64_t want = 0;
+    int i;
+
+    memset(&sh, 0, sizeof(sh));
+    memset(snd, 0, sizeof(snd));
+    a = il_start(&ib, &sh, NULL);
+    for (i = 0; i < IL_SENDERS; i++) {
+        snd[i].a = a;
+        snd[i].id = i;
+        ck_assert_int_eq(pthread_create(&th[i], NULL, il_sender_main, &snd[i]), 0);
+    }
+    for (i = 0; i < IL_SENDERS; i++)
+        ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+    for (i = 0; i < IL_ROUNDS; i++)
+        want += (uint64_t)(1 + i % 3);
+    st = il_get(a);
+    for (i = 0; i < IL_SENDERS; i++) {
+        ck_assert_msg(snd[i].bad == 0, "sender %d: fn saw %d rounds with casts unhandled", i,
+                      snd[i].bad);
+        ck_assert_msg(snd[i].other == 0, "sender %d: %d rounds neither ran nor -EAGAIN", i,
+                      snd[i].other);
+        ck_assert_int_eq(snd[i].runs, IL_ROUNDS);
+        ck_assert_uint_eq(snd[i].sent, want);
+        ck_assert_uint_eq(st.count[i], snd[i].sent);
+    }
+    stop_and_release(a);
+}
+END_TEST
+
+/* Mutual exclusion: fn sleeps; messages sent meanwhile are handled after
+ * it returns. */
+typedef struct il_slow {
+    atomic_int in_fn;
+} il_slow_t;
+
+static int
+il_fn_slow(void *state, void *arg)
+{
+    il_slow_t *sl = arg;
+
+    il_log(state, 'S');
+    atomic_store(&sl->in_fn, 1);
+    sleep_ms(40);
+    il_log(state, 'E');
+    return 0;
+}
+
+typedef struct il_during {
+    actor_t *a;
+    il_slow_t *sl;
+    int cast_rc, call_rc;
+} il_during_t;
+
+static void *
+il_during_main(void *p)
+{
+    il_during_t *d = p;
+    char m = 'M', k = 'K';
+
+    while (!atomic_load(&d->sl->in_fn))
+        sleep_ms(1);
+    d->cast_rc = actor_cast(d->a, IL_MARK, &m, 1);
+    d->call_rc = actor_call(d->a, IL_MARK, &k, 1, NULL, 0, NULL, WAIT_MS);
+    return NULL;
+}
+
+START_TEST(test_inline_excludes_process)
+{
+    ishared_t sh;
+    il_slow_t sl;
+    il_during_t d;
+    pthread_t th;
+    actor_t *a;
+    istate_t st;
+
+    memset(&sh, 0, sizeof(sh));
+    atomic_init(&sl.in_fn, 0);
+    a = il_start(&ib, &sh, NULL);
+    d = (il_during_t){ a, &sl, -1, -1 };
+    ck_assert_int_eq(pthread_create(&th, NULL, il_during_main, &d), 0);
+    ck_assert_int_eq(il_try(a, il_fn_slow, &sl, NULL), 0);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    ck_assert_int_eq(d.cast_rc, 0);
+    ck_assert_int_eq(d.call_rc, 0);
+    st = il_get(a);
+    ck_assert_int_eq(st.nlog, 4);
+    ck_assert_msg(memcmp(st.log, "SEMK", 4) == 0, "log %.4s, want SEMK", st.log);
+    stop_and_release(a);
+}
+END_TEST
+
+START_TEST(test_inline_exit_and_errors)
+{
+    ishared_t sh;
+    atomic_int ran;
+    actor_t *a;
+    int res = -1, rc, i;
+
+    memset(&sh, 0, sizeof(sh));
+    atomic_init(&ran, 0);
+
+    ck_assert_int_eq(actor_try_inline(NULL, il_fn_flag, &ran, &res), -EINVAL);
+    a = il_start(&ib, &sh, NULL);
+    ck_assert_int_eq(actor_try_inline(a, NULL, &ran, &res), -EINVAL);
+    ck_assert_int_eq(actor_try_inline(a, NULL, &ran, NULL), -EINVAL);
+
+    /* Exit asked for while the process is busy: not idle (-EAGAIN) or
+     * already exiting (-ESRCH), never fn. */
+    ck_assert_int_eq(actor_cast(a, IL_BLOCK, NULL, 0), 0);
+    ck_assert_int_eq(wait_atomic(&sh.entered, 1, WAIT_MS), 1);
+    atomic_store(&sh.term_wait, 1);
+    ck_assert_int_eq(actor_exit(a, ACTOR_SHUTDOWN), 0);
+    rc = actor_try_inline(a, il_fn_flag, &ran, &res);
+    ck_assert_msg(rc == -EAGAIN || rc == -ESRCH, "exit asked: %d", rc);
+    atomic_store(&sh.gate, 1);
+    /* Exiting (terminate held on term_gate): -ESRCH. */
+    {
+        int64_t end = now_ms() + WAIT_MS;
+
+        while ((rc = actor_try_inline(a, il_fn_flag, &ran, &res)) == -EAGAIN &&
+               now_ms() < end)
+            sleep_ms(1);
+    }
+    ck_assert_int_eq(rc, -ESRCH);
+    ck_assert_int_eq(atomic_load(&sh.terms), 0);   /* still in terminate */
+    atomic_store(&sh.term_gate, 1);
+    ck_assert_int_eq(actor_wait(a, WAIT_MS, NULL), 0);
+    /* Exited: -ESRCH. */
+    ck_assert_int_eq(actor_try_inline(a, il_fn_flag, &ran, &res), -ESRCH);
+    ck_assert_int_eq(actor_try_inline(a, il_fn_flag, &ran, NULL), -ESRCH);
+    ck_assert_int_eq(atomic_load(&ran), 0);
+    actor_release(a);
+
+    /* Exit asked for while the process is idle (parked): it wakes to
+     * exit; an inline call racing with that never runs fn. */
+    atomic_store(&sh.term_wait, 0);
+    for (i = 0; i < 50; i++) {
+        a = il_start(&ib, &sh, NULL);
+        ck_assert_int_eq(il_try(a, il_fn_flag, &ran, NULL), 0);
+        ck_assert_int_eq(actor_exit(a, ACTOR_SHUTDOWN), 0);
+        rc = actor_try_inline(a, il_fn_flag, &ran, NULL);
+        ck_assert_msg(rc == -EAGAIN || rc == -ESRCH, "round %d: %d after actor_exit", i, rc);
+        ck_assert_int_eq(actor_wait(a, WAIT_MS, NULL), 0);
+        ck_assert_int_eq(actor_try_inline(a, il_fn_flag, &ran, NULL), -ESRCH);
+        actor_release(a);
+    }
+    ck_assert_int_eq(atomic_load(&ran), 50);
+    ck_assert_int_eq(atomic_load(&sh.terms), 51);
+}
+END_TEST
+
+/* fn sets a timer on the process it stands in for (the cache arms its
+ * expiry timer this way). */
+typedef struct il_timer_arg {
+    uint64_t delay;
+    int rc;
+} il_timer_arg_t;
+
+static int
+il_fn_timer(void *state, void *arg)
+{
+    istate_t *s = state;
+    il_timer_arg_t *t = arg;
+
+    t->rc = actor_send_after(s->self, t->delay, 7, NULL, 0, NULL);
+    return 0;
+}
+
+static int
+il_fn_nop(void *state, void *arg)
+{
+    (void)state;
+    (void)arg;
+    return 0;
+}
+
+/* Wait (bounded) until a's log holds n timer marks; returns the count. */
+static int
+il_wait_timers(actor_t *a, int n)
+{
+    int64_t end = now_ms() + WAIT_MS;
+    int seen = 0;
+
+    for (;;) {
+        istate_t st = il_get(a);
+        int i;
+
+        seen = 0;
+        for (i = 0; i < st.nlog; i++)
+            seen += st.log[i] == 'T';
+        if (seen >= n || now_ms() >= end)
+            return seen;
+        sleep_ms(2);
+    }
+}
+
+START_TEST(test_inline_timers_and_idle_cpu)
+{
+    ishared_t sh;
+    actor_clock_t *clk;
+    actor_t *a, *m;
+    actor_opts_t o = { 0 };
+    il_timer_arg_t t;
+    double c0, used;
+    int i, ran = 0;
+
+    memset(&sh, 0, sizeof(sh));
+    /* Real clock: a timer set before a run of inline calls, and one set
+     * by fn itself, both fire. */
+    a = il_start(&ibt, &sh, NULL);
+    ck_assert_int_eq(actor_send_after(a, 20, 1, NULL, 0, NULL), 0);
+    /* The timer's poke wakes the process: wait until it parks again. */
+    ck_assert_int_eq(il_try(a, il_fn_nop, NULL, NULL), 0);
+    for (i = 0; i < 2000; i++)
+        ran += actor_try_inline(a, il_fn_nop, NULL, NULL) == 0;
+    t = (il_timer_arg_t){ 20, -1 };
+    ck_assert_int_eq(il_try(a, il_fn_timer, &t, NULL), 0);
+    ck_assert_int_eq(t.rc, 0);
+    ck_assert_int_eq(il_wait_timers(a, 2), 2);
+    (void)ran;   /* how many of the 2000 found it idle depends on the load */
+
+    /* Idle after many inline calls: parked, no CPU. */
+    for (i = 0; i < 2000; i++)
+        (void)actor_try_inline(a, il_fn_nop, NULL, NULL);
+    sleep_ms(20);   /* past any spin-before-park phase */
+    c0 = cpu_seconds();
+    sleep_ms(200);
+    used = cpu_seconds() - c0;
+    ck_assert_msg(used < 0.030, "idle process used %.1f ms of CPU in 200 ms after inline calls",
+                  used * 1e3);
+    stop_and_release(a);
+
+    /* Manual clock: a timer set by fn fires when the clock passes it. */
+    ck_assert_int_eq(actor_clock_manual_new(1000, &clk), 0);
+    o.clock = clk;
+    m = il_start(&ibt, &sh, &o);
+    t = (il_timer_arg_t){ 50, -1 };
+    ck_assert_int_eq(il_try(m, il_fn_timer, &t, NULL), 0);
+    ck_assert_int_eq(t.rc, 0);
+    for (i = 0; i < 500; i++)
+        (void)actor_try_inline(m, il_fn_nop, NULL, NULL);
+    ck_assert_int_eq(actor_clock_advance(clk, 49), 0);
+    sleep_ms(SETTLE_MS);
+    ck_assert_int_eq(il_wait_timers(m, 0), 0);
+    ck_assert_int_eq(actor_clock_advance(clk, 1), 0);
+    ck_assert_int_eq(il_wait_timers(m, 1), 1);
+    ck_assert_int_eq(il_try(m, il_fn_nop, NULL, NULL), 0);
+    stop_and_release(m);
+    ck_assert_int_eq(actor_clock_free(clk), 0);
+    ck_assert_int_eq(atomic_load(&sh.terms), 2);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
 
 static TCase *
 tcase(Suite *s, const char *name)
@@ -3205,6 +3906,14 @@ actor_suite(void)
     tc = tcase(s, "send-at");
     tcase_add_test(tc, test_send_at_manual_clock);
     tcase_add_test(tc, test_send_at_errors);
+
+    tc = tcase(s, "inline");
+    tcase_add_test(tc, test_inline_idle_runs_here);
+    tcase_add_test(tc, test_inline_busy_eagain);
+    tcase_add_test(tc, test_inline_order_per_sender);
+    tcase_add_test(tc, test_inline_excludes_process);
+    tcase_add_test(tc, test_inline_exit_and_errors);
+    tcase_add_test(tc, test_inline_timers_and_idle_cpu);
     return s;
 }
 

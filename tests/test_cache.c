@@ -31,6 +31,7 @@
 #include "check_util.h"
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1971,6 +1972,534 @@ START_TEST(test_reg_waiting_call_supervisor_gives_up)
 END_TEST
 
 /* ------------------------------------------------------------------ */
+/* inline_writes: synchronous writes applied in place of an idle worker */
+
+/* Run op through the worker's mailbox for certain: the worker is held in
+ * a gate, op is sent from another thread (it finds the worker busy and
+ * queues), and the gate opens once it is queued. */
+typedef struct busy_op {
+    cache_t *c;
+    const cache_op_t *op;
+    int rc;
+} busy_op_t;
+
+static void *
+busy_op_main(void *p)
+{
+    busy_op_t *b = p;
+
+    b->rc = cache_call(b->c, b->op, LONG_MS);
+    return NULL;
+}
+
+static void
+wait_depth(cache_t *c, uint64_t n)
+{
+    int i;
+
+    for (i = 0; i < 10000 && stats_of(c).mailbox_depth < n; i++)
+        sleep_ms(1);
+    ck_assert_msg(stats_of(c).mailbox_depth >= n, "never %llu messages queued",
+                  (unsigned long long)n);
+}
+
+static int
+call_busy(cache_t *c, const cache_op_t *op)
+{
+    gate_t g, *gp = &g;
+    busy_op_t b = { c, op, -12345 };
+    pthread_t th;
+
+    block_worker(c, &gp);
+    ck_assert_int_eq(pthread_create(&th, NULL, busy_op_main, &b), 0);
+    wait_depth(c, 1);
+    open_gate(&g);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    return b.rc;
+}
+
+/* The op in either mode: busy != 0 through the mailbox, else directly
+ * (the worker idle: applied inline). */
+static int
+call_mode(cache_t *c, const cache_op_t *op, int busy)
+{
+    return busy ? call_busy(c, op) : cache_call(c, op, LONG_MS);
+}
+
+#define SCRIPT_OPS 20
+#define SCRIPT_KEYS 9
+
+typedef struct script_snap {
+    int rc[SCRIPT_OPS];
+    int nrc;
+    int get_rc[2][SCRIPT_KEYS];
+    char val[2][SCRIPT_KEYS][16];
+    int64_t ttl[2][SCRIPT_KEYS];
+    uint64_t puts[2], deletes[2], expirations[2], evictions[2], entries[2], bytes[2];
+} script_snap_t;
+
+static const char *const script_keys[SCRIPT_KEYS] = { "a", "b", "c", "d", "e",
+                                                      "f", "g", "h", "i" };
+
+static const char *
+script_ns(int k)
+{
+    return k == 7 ? "other" : NULL;   /* "h" lives in a namespace of its own */
+}
+
+static void
+script_look(cache_t *c, script_snap_t *s, int when)
+{
+    cache_stats_t st = stats_of(c);
+    int k;
+
+    for (k = 0; k < SCRIPT_KEYS; k++) {
+        s->get_rc[when][k] = get_s(c, script_ns(k), script_keys[k], s->val[when][k],
+                                   sizeof(s->val[when][k]));
+        s->ttl[when][k] = -2;
+        if (s->get_rc[when][k] == 0)
+            ck_assert_int_eq(cache_ttl(c, script_ns(k), script_keys[k], 1,
+                                       &s->ttl[when][k]), 0);
+    }
+    s->puts[when] = st.puts;
+    s->deletes[when] = st.deletes;
+    s->expirations[when] = st.expirations;
+    s->evictions[when] = st.evictions;
+    s->entries[when] = st.entries;
+    s->bytes[when] = st.bytes;
+}
+
+/* The same writes, every kind the inline path takes, with their errors. */
+static void
+script_run(int busy, script_snap_t *s)
+{
+    fx_t f;
+    cache_op_t items[3] = {
+        { .kind = CACHE_OP_PUT, .key = "d", .key_len = 1, .value = "4", .value_len = 1,
+          .ttl_ms = CACHE_TTL_NONE },
+        { .kind = CACHE_OP_PUT, .key = "e", .key_len = 1, .value = "5", .value_len = 1,
+          .ttl_ms = 300 },
+        { .kind = CACHE_OP_PUT, .key = "f", .key_len = 1, .value = "6", .value_len = 1,
+          .ttl_ms = CACHE_TTL_DEFAULT },
+    };
+    cache_op_t bad_items[2] = {
+        { .kind = CACHE_OP_PUT, .key = "g", .key_len = 1, .value = "7", .value_len = 1,
+          .ttl_ms = CACHE_TTL_NONE },
+        { .kind = CACHE_OP_PUT, .key = "i", .key_len = 1, .value = "big-value-here",
+          .value_len = 14, .ttl_ms = CACHE_TTL_NONE },
+    };
+    cache_op_t ops[] = {
+        { .kind = CACHE_OP_PUT, .key = "a", .key_len = 1, .value = "1", .value_len = 1,
+          .ttl_ms = 1000 },
+        { .kind = CACHE_OP_PUT, .key = "b", .key_len = 1, .value = "2", .value_len = 1,
+          .ttl_ms = CACHE_TTL_NONE },
+        { .kind = CACHE_OP_PUT, .key = "c", .key_len = 1, .value = "3", .value_len = 1,
+          .ttl_ms = 500 },
+        { .kind = CACHE_OP_EXPIRE, .key = "a", .key_len = 1, .ttl_ms = 2000 },
+        { .kind = CACHE_OP_PERSIST, .key = "c", .key_len = 1 },
+        { .kind = CACHE_OP_TOUCH, .key = "a", .key_len = 1 },
+        { .kind = CACHE_OP_DELETE, .key = "b", .key_len = 1 },
+        { .kind = CACHE_OP_DELETE, .key = "b", .key_len = 1 },
+        { .kind = CACHE_OP_EXPIRE, .key = "zz", .key_len = 2, .ttl_ms = 100 },
+        { .kind = CACHE_OP_TOUCH, .key = "zz", .key_len = 2 },
+        { .kind = CACHE_OP_PERSIST, .key = "zz", .key_len = 2 },
+        { .kind = CACHE_OP_PUT_BATCH, .batch = items, .batch_len = 3 },
+        { .kind = CACHE_OP_PUT_BATCH, .batch = bad_items, .batch_len = 2 },  /* -E2BIG */
+        { .kind = CACHE_OP_PUT, .key = "a", .key_len = 1, .value = "1b", .value_len = 2,
+          .ttl_ms = CACHE_TTL_DEFAULT },
+        { .kind = CACHE_OP_PUT, .ns = "other", .key = "h", .key_len = 1, .value = "8",
+          .value_len = 1, .ttl_ms = 100 },
+        { .kind = CACHE_OP_DELETE, .ns = "nons", .key = "a", .key_len = 1 },
+        { .kind = CACHE_OP_EXPIRE, .key = "d", .key_len = 1, .ttl_ms = 700 },
+        { .kind = CACHE_OP_TOUCH, .key = "e", .key_len = 1 },
+        { .kind = CACHE_OP_PUT, .key = "i", .key_len = 1, .value = "big-value-here",
+          .value_len = 14, .ttl_ms = CACHE_TTL_NONE },                    /* -E2BIG */
+    };
+    size_t i;
+
+    _Static_assert(sizeof(ops) / sizeof(ops[0]) <= SCRIPT_OPS, "script too long");
+    memset(s, 0, sizeof(*s));
+    /* default TTL 400; max_bytes 12 makes a 15-byte record -E2BIG. */
+    fx_start(&f, (cache_opts_t){ .default_ttl_ms = 400, .max_bytes = 12 });
+    for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+        s->rc[i] = call_mode(f.c, &ops[i], busy);
+        if (i == 2 || i == 11)   /* let time pass between writes */
+            ck_assert_int_eq(actor_clock_advance(f.clk, 10), 0);
+    }
+    s->nrc = (int)i;
+    script_look(f.c, s, 0);
+    /* Expiry of what the writes armed, by the worker. */
+    ck_assert_int_eq(actor_clock_advance(f.clk, 450), 0);
+    settle(f.c);
+    script_look(f.c, s, 1);
+    fx_finish(&f);
+}
+
+START_TEST(test_inline_same_as_mailbox)
+{
+    script_snap_t idle, busy;
+    int i, k, w;
+
+    script_run(0, &idle);
+    script_run(1, &busy);
+    for (i = 0; i < idle.nrc; i++)
+        ck_assert_msg(idle.rc[i] == busy.rc[i], "op %d: %d idle, %d busy", i, idle.rc[i],
+                      busy.rc[i]);
+    /* The script's own expectations (the busy run is the reference). */
+    ck_assert_int_eq(busy.rc[0], 0);
+    ck_assert_int_eq(busy.rc[7], -ENOENT);
+    ck_assert_int_eq(busy.rc[8], -ENOENT);
+    ck_assert_int_eq(busy.rc[11], 0);
+    ck_assert_int_eq(busy.rc[12], -E2BIG);
+    ck_assert_int_eq(busy.rc[18], -E2BIG);
+    for (w = 0; w < 2; w++) {
+        for (k = 0; k < SCRIPT_KEYS; k++) {
+            ck_assert_msg(idle.get_rc[w][k] == busy.get_rc[w][k],
+                          "[%d] key %s: get %d idle, %d busy", w, script_keys[k],
+                          idle.get_rc[w][k], busy.get_rc[w][k]);
+            ck_assert_str_eq(idle.val[w][k], busy.val[w][k]);
+            ck_assert_msg(idle.ttl[w][k] == busy.ttl[w][k], "[%d] key %s: ttl %lld idle, %lld busy",
+                          w, script_keys[k], (long long)idle.ttl[w][k],
+                          (long long)busy.ttl[w][k]);
+        }
+        ck_assert_uint_eq(idle.puts[w], busy.puts[w]);
+        ck_assert_uint_eq(idle.deletes[w], busy.deletes[w]);
+        ck_assert_uint_eq(idle.expirations[w], busy.expirations[w]);
+        ck_assert_uint_eq(idle.evictions[w], busy.evictions[w]);
+        ck_assert_uint_eq(idle.entries[w], busy.entries[w]);
+        ck_assert_uint_eq(idle.bytes[w], busy.bytes[w]);
+    }
+    /* Something did expire in the second look, in both modes. */
+    ck_assert_uint_gt(busy.expirations[1], 0);
+}
+END_TEST
+
+/* FIFO per sender: a cast put of k, then a sync put of k from the same
+ * thread: the sync one wins, worker idle or busy. */
+typedef struct opener {
+    cache_t *c;
+    gate_t *g;
+} opener_t;
+
+static void *
+opener_main(void *p)
+{
+    opener_t *o = p;
+
+    wait_depth(o->c, 2);   /* the cast and the call are both queued */
+    open_gate(o->g);
+    return NULL;
+}
+
+START_TEST(test_inline_fifo_per_sender)
+{
+    fx_t f;
+    gate_t g, *gp = &g;
+    char v1[16], v2[16];
+    int i;
+
+    fx_start(&f, (cache_opts_t){ 0 });
+    for (i = 0; i < 200; i++) {
+        int busy = i % 2;
+        cache_op_t put1;
+        pthread_t th;
+        opener_t o = { f.c, &g };
+
+        snprintf(v1, sizeof(v1), "one-%d", i);
+        snprintf(v2, sizeof(v2), "two-%d", i);
+        put1 = (cache_op_t){ .kind = CACHE_OP_PUT, .key = "k", .key_len = 1, .value = v1,
+                             .value_len = strlen(v1), .ttl_ms = CACHE_TTL_NONE };
+        if (busy) {
+            block_worker(f.c, &gp);
+            ck_assert_int_eq(pthread_create(&th, NULL, opener_main, &o), 0);
+        }
+        ck_assert_int_eq(cache_cast(f.c, &put1), 0);
+        ck_assert_int_eq(put_s(f.c, NULL, "k", v2, CACHE_TTL_NONE), 0);
+        expect_value(f.c, NULL, "k", v2);
+        if (busy)
+            ck_assert_int_eq(pthread_join(th, NULL), 0);
+    }
+    settle(f.c);
+    expect_value(f.c, NULL, "k", "two-199");
+    ck_assert_uint_eq(stats_of(f.c).puts, 400);
+    fx_finish(&f);
+}
+END_TEST
+
+/* Eviction and -E2BIG, worker idle or busy: same counts. */
+static void
+evict_run(int busy, cache_stats_t *out, int *big_rc)
+{
+    fx_t f;
+    char key[16], val[40];
+    int i;
+
+    memset(val, 'v', sizeof(val));
+    fx_start(&f, (cache_opts_t){ .max_entries = 10, .max_bytes = 400 });
+    for (i = 0; i < 30; i++) {
+        cache_op_t op = { .kind = CACHE_OP_PUT, .key = key, .value = val, .value_len = 20,
+                          .ttl_ms = CACHE_TTL_NONE };
+
+        snprintf(key, sizeof(key), "k%02d", i);
+        op.key_len = strlen(key);
+        ck_assert_int_eq(call_mode(f.c, &op, busy && i % 5 == 0), 0);
+        ck_assert_uint_le(stats_of(f.c).entries, 10);
+        expect_missing(f.c, NULL, "nope");
+        ck_assert_int_eq(cache_get(f.c, NULL, key, strlen(key), val, sizeof(val), NULL), 0);
+    }
+    {
+        char big[401];
+        cache_op_t op = { .kind = CACHE_OP_PUT, .key = "big", .key_len = 3, .value = big,
+                          .value_len = sizeof(big), .ttl_ms = CACHE_TTL_NONE };
+
+        memset(big, 'b', sizeof(big));
+        *big_rc = call_mode(f.c, &op, busy);
+        expect_missing(f.c, NULL, "big");
+    }
+    *out = stats_of(f.c);
+    fx_finish(&f);
+}
+
+START_TEST(test_inline_eviction_limits)
+{
+    cache_stats_t a, b;
+    int rca = 0, rcb = 0;
+
+    evict_run(0, &a, &rca);
+    evict_run(1, &b, &rcb);
+    ck_assert_int_eq(rca, -E2BIG);
+    ck_assert_int_eq(rcb, -E2BIG);
+    ck_assert_uint_eq(a.entries, 10);
+    ck_assert_uint_eq(a.evictions, 20);
+    ck_assert_uint_eq(a.puts, 30);
+    ck_assert_uint_eq(a.entries, b.entries);
+    ck_assert_uint_eq(a.evictions, b.evictions);
+    ck_assert_uint_eq(a.puts, b.puts);
+    ck_assert_uint_eq(a.bytes, b.bytes);
+}
+END_TEST
+
+/* An inline put with a TTL arms the worker's expiry timer: the entry is
+ * removed by the worker when the clock passes it, with no other write. */
+START_TEST(test_inline_put_arms_expiry)
+{
+    fx_t f;
+    cache_stats_t st;
+    int i;
+
+    fx_start(&f, (cache_opts_t){ 0 });
+    ck_assert_int_eq(put_s(f.c, NULL, "keep", "v", CACHE_TTL_NONE), 0);
+    sleep_ms(5);   /* let the worker park: the next put is likely inline */
+    ck_assert_int_eq(put_s(f.c, NULL, "x", "v", 100), 0);
+    ck_assert_int_eq(put_s(f.c, NULL, "y", "v", 50), 0);   /* an earlier deadline */
+    ck_assert_int_eq(actor_clock_advance(f.clk, 100), 0);
+    expect_missing(f.c, NULL, "x");
+    expect_missing(f.c, NULL, "y");
+    for (i = 0; i < 5000; i++) {
+        st = stats_of(f.c);
+        if (st.expirations == 2 && st.entries == 1)
+            break;
+        sleep_ms(1);
+    }
+    st = stats_of(f.c);
+    ck_assert_uint_eq(st.expirations, 2);
+    ck_assert_uint_eq(st.entries, 1);
+    expect_value(f.c, NULL, "keep", "v");
+    fx_finish(&f);
+}
+END_TEST
+
+/* Sync puts while the worker is killed and started again: each returns 0
+ * (an inline attempt on the dying worker falls back to waiting for the
+ * next incarnation) and is readable afterwards. */
+#define RESTART_PUTS 600
+
+typedef struct restart_putter {
+    cache_t *c;
+    atomic_int done;
+    int failed, first_rc;
+} restart_putter_t;
+
+static void *
+restart_putter_main(void *p)
+{
+    restart_putter_t *rp = p;
+    char key[16];
+    int i, rc;
+
+    for (i = 0; i < RESTART_PUTS; i++) {
+        snprintf(key, sizeof(key), "r%d", i);
+        rc = cache_put(rp->c, NULL, key, strlen(key), "v", 1, CACHE_TTL_NONE);
+        if (rc != 0 && rp->failed++ == 0)
+            rp->first_rc = rc;
+        atomic_store(&rp->done, i + 1);
+    }
+    return NULL;
+}
+
+START_TEST(test_inline_put_during_restart)
+{
+    actor_clock_t *clk;
+    cache_t *c = NULL;
+    actor_t *w = NULL;
+    restart_putter_t rp;
+    pthread_t th;
+    char key[16], buf[8];
+    int i, kills = 0;
+
+    ck_assert_int_eq(actor_clock_manual_new(T0, &clk), 0);
+    ck_assert_int_eq(cache_new(&(cache_opts_t){ .keep_data = 1, .clock = clk }, &c), 0);
+    ck_assert_int_eq(cache_child_start(c, &w), 0);
+    memset(&rp, 0, sizeof(rp));
+    rp.c = c;
+    ck_assert_int_eq(pthread_create(&th, NULL, restart_putter_main, &rp), 0);
+    while (atomic_load(&rp.done) < RESTART_PUTS && kills < 20) {
+        int reason = 0;
+
+        sleep_ms(1 + kills % 3);
+        ck_assert_int_eq(actor_exit(w, ACTOR_KILLED), 0);
+        ck_assert_int_eq(actor_wait(w, 5000, &reason), 0);
+        actor_release(w);
+        w = NULL;
+        if (kills % 2)
+            sleep_ms(2);   /* a while with no worker at all */
+        ck_assert_int_eq(cache_child_start(c, &w), 0);
+        kills++;
+    }
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    ck_assert_msg(rp.failed == 0, "%d puts failed, the first with %d", rp.failed, rp.first_rc);
+    for (i = 0; i < RESTART_PUTS; i++) {
+        snprintf(key, sizeof(key), "r%d", i);
+        ck_assert_int_eq(get_s(c, NULL, key, buf, sizeof(buf)), 0);
+    }
+    ck_assert_uint_eq(stats_of(c).entries, RESTART_PUTS);
+    ck_assert_int_eq(cache_stop(c, 5000), 0);
+    ck_assert_int_eq(actor_wait(w, 5000, NULL), 0);
+    actor_release(w);
+    cache_release(c);
+    ck_assert_int_eq(actor_clock_free(clk), 0);
+}
+END_TEST
+
+/* Threads writing their own keys synchronously (mostly inline), reading
+ * them back, while another thread's casts keep the worker busy at times. */
+#define IW_THREADS 3
+#define IW_ROUNDS 1500
+
+typedef struct iw_thread {
+    cache_t *c;
+    int id;
+    int errors;
+    uint64_t puts, deletes;
+    unsigned char live[IW_ROUNDS / 2];
+} iw_thread_t;
+
+static void *
+iw_writer_main(void *p)
+{
+    iw_thread_t *t = p;
+    char key[24], val[24], buf[24];
+    int i;
+
+    for (i = 0; i < IW_ROUNDS; i++) {
+        int k = i % (IW_ROUNDS / 2);
+
+        snprintf(key, sizeof(key), "w%d-%d", t->id, k);
+        snprintf(val, sizeof(val), "v%d", i);
+        if (i % 7 == 3 && t->live[k]) {
+            if (del_s(t->c, NULL, key) != 0)
+                t->errors++;
+            t->deletes++;
+            t->live[k] = 0;
+            if (get_s(t->c, NULL, key, buf, sizeof(buf)) != -ENOENT)
+                t->errors++;
+            continue;
+        }
+        if (put_s(t->c, NULL, key, val, CACHE_TTL_NONE) != 0) {
+            t->errors++;
+            continue;
+        }
+        t->puts++;
+        t->live[k] = 1;
+        if (get_s(t->c, NULL, key, buf, sizeof(buf)) != 0 || strcmp(buf, val) != 0)
+            t->errors++;   /* an acknowledged write must be readable at once */
+    }
+    return NULL;
+}
+
+static void *
+iw_caster_main(void *p)
+{
+    iw_thread_t *t = p;
+    char key[24];
+    int i;
+
+    for (i = 0; i < IW_ROUNDS; i++) {
+        cache_op_t op = { .kind = CACHE_OP_PUT, .key = key, .value = "c", .value_len = 1,
+                          .ttl_ms = CACHE_TTL_NONE };
+
+        snprintf(key, sizeof(key), "cast-%d", i);
+        op.key_len = strlen(key);
+        if (cache_cast(t->c, &op) != 0)
+            t->errors++;
+        else
+            t->puts++;
+        if (i % 64 == 0)
+            sched_yield();
+    }
+    if (cache_sync(t->c, LONG_MS) != 0)
+        t->errors++;
+    return NULL;
+}
+
+START_TEST(test_inline_concurrent_writers)
+{
+    fx_t f;
+    static iw_thread_t t[IW_THREADS + 1];
+    pthread_t th[IW_THREADS + 1];
+    uint64_t puts = 0, deletes = 0, live = 0;
+    char key[24], buf[24];
+    int i, k;
+    cache_stats_t st;
+
+    fx_start(&f, (cache_opts_t){ 0 });
+    memset(t, 0, sizeof(t));
+    for (i = 0; i <= IW_THREADS; i++) {
+        t[i].c = f.c;
+        t[i].id = i;
+        ck_assert_int_eq(pthread_create(&th[i], NULL,
+                                        i == IW_THREADS ? iw_caster_main : iw_writer_main, &t[i]),
+                         0);
+    }
+    for (i = 0; i <= IW_THREADS; i++)
+        ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+    settle(f.c);
+    for (i = 0; i <= IW_THREADS; i++) {
+        ck_assert_msg(t[i].errors == 0, "thread %d: %d errors", i, t[i].errors);
+        puts += t[i].puts;
+        deletes += t[i].deletes;
+    }
+    for (i = 0; i < IW_THREADS; i++) {
+        for (k = 0; k < IW_ROUNDS / 2; k++) {
+            snprintf(key, sizeof(key), "w%d-%d", i, k);
+            ck_assert_int_eq(get_s(f.c, NULL, key, buf, sizeof(buf)), t[i].live[k] ? 0 : -ENOENT);
+            live += t[i].live[k];
+        }
+    }
+    for (k = 0; k < IW_ROUNDS; k++) {
+        snprintf(key, sizeof(key), "cast-%d", k);
+        ck_assert_int_eq(get_s(f.c, NULL, key, buf, sizeof(buf)), 0);
+    }
+    st = stats_of(f.c);
+    ck_assert_uint_eq(st.puts, puts);
+    ck_assert_uint_eq(st.deletes, deletes);
+    ck_assert_uint_eq(st.entries, live + IW_ROUNDS);
+    ck_assert_uint_eq(st.evictions, 0);
+    fx_finish(&f);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
 
 /* A tcase named `name`, added to s with a 30 s timeout and tagged with its
  * name (for CK_INCLUDE_TAGS / CK_EXCLUDE_TAGS); NULL when excluded.  Check
@@ -2056,6 +2585,14 @@ cache_suite(void)
     ADD(tc, test_reg_clock_advance_overflow);
     ADD(tc, test_reg_user_arg_aligned);
     ADD(tc, test_reg_batch_duplicate_keys);
+
+    tc = tc_new(s, "inline_writes");
+    ADD(tc, test_inline_same_as_mailbox);
+    ADD(tc, test_inline_fifo_per_sender);
+    ADD(tc, test_inline_eviction_limits);
+    ADD(tc, test_inline_put_arms_expiry);
+    ADD(tc, test_inline_put_during_restart);
+    ADD(tc, test_inline_concurrent_writers);
 
     /* Over 128 MiB of records: left out of the valgrind pass (run.sh). */
     tc = tc_new(s, "big");
