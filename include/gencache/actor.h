@@ -297,7 +297,8 @@ GC_EXPORT int actor_cast(actor_t *a, uint32_t tag, const void *data, size_t len)
  * been handled, so fn sees the state as a handle_call would, in order with
  * this thread's earlier casts.  Memory is ordered as if fn ran on a's
  * thread (a mutex hands the state over both ways).  fn must not block for
- * long, must not call into a, and runs with actor_self() still the caller.
+ * long and must not call or wait on a (it may set and cancel a's timers);
+ * it runs with actor_self() still the caller.
  * A fast path for cheap requests: when a is busy, send a message instead.
  *
  * Returns 0 when fn ran (its result in *result when not NULL), -EAGAIN
@@ -342,9 +343,9 @@ GC_EXPORT int actor_send_at(actor_t *a, uint64_t deadline_ms, uint32_t tag,
 /*
  * Cancel a timer.  Returns 0 when the timer was cancelled before it fired,
  * -ENOENT when it already fired, was cancelled, or is unknown, -ESRCH when a
- * has exited, -EINVAL for a NULL a.  From another thread this is a
- * synchronous exchange with the process (so the answer is exact); from the
- * process's own callbacks it is immediate.
+ * has exited, -EINVAL for a NULL a.  Exact from any thread: the timers are
+ * guarded by a per-process mutex, so the call never waits for the process
+ * (it may be used from a function run by actor_try_inline).
  */
 GC_EXPORT int actor_cancel_timer(actor_t *a, uint64_t ref);
 
@@ -375,7 +376,9 @@ GC_EXPORT int actor_wait(actor_t *a, int timeout_ms, int *reason);
  * exited process gives 0 and its reason). */
 GC_EXPORT int actor_stop(actor_t *a, int reason, int timeout_ms);
 
-/* 1 while a is running (started and not yet exited), else 0. */
+/* 1 while a is running (started, and no exit under way), else 0: 0 as
+ * soon as a has begun to exit (while its terminate runs), when calls to it
+ * already fail with -ESRCH. */
 GC_EXPORT int actor_is_alive(const actor_t *a);
 
 /*
