@@ -7,6 +7,10 @@
 #define _GNU_SOURCE
 #include "ebr.h"
 
+#ifdef GC_TSAN
+uint64_t gc_tsan_fence_word;   /* see GC_TSAN_FENCE in atomic.h */
+#endif
+
 #include <linux/membarrier.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -111,7 +115,11 @@ gc_ebr_sync(uint64_t *tag)
     if (gc_ebr_asym)
         (void)syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
     else
+#ifdef GC_TSAN
+        GC_TSAN_FENCE();
+#else
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
+#endif
     *tag = e;
     min = e;
     /* Acquire on `active` pairs with gc_ebr_exit's release store: a section

@@ -91,7 +91,7 @@ gc_ebr_enter(gc_ebr_rec_t *r)
 #ifdef GC_TSAN
     __atomic_store_n(&r->active, __atomic_load_n(&gc_ebr_global, __ATOMIC_ACQUIRE),
                      __ATOMIC_SEQ_CST);
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    GC_TSAN_FENCE();
 #else
     ck_pr_store_64(&r->active, ck_pr_load_64(&gc_ebr_global));
     if (gc_ebr_asym)

@@ -1417,10 +1417,9 @@ gc_tab_batch_commit(gc_tab_t *t, int64_t *evicted)
          * stores, then even with release.  A reader that saw any of the
          * stores re-reads bseq after its load fence and retries. */
         gc_store_32(&t->bseq, q + 1);
+        /* (In TSan builds the slot stores below are release stores, which
+         * order this store before them as the fence does.) */
         ck_pr_fence_store();
-#ifdef GC_TSAN
-        __atomic_thread_fence(__ATOMIC_RELEASE);
-#endif
         for (i = 0; i < t->sn; i++) {
             stage_t *s = &t->st[i];
 
