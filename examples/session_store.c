@@ -7,8 +7,10 @@
  *       "reset"    password-reset tokens that expire after 100 ms;
  *   - each request validates its token with a direct, lock-free cache_get
  *     and renews the session with cache_touch (sliding expiry);
- *   - cache "ratelimit": a per-user counter incremented atomically inside the
- *     worker by a user operation (GenServer-style handle_call on the table);
+ *   - cache "ratelimit": a per-user counter incremented atomically with
+ *     cache_incr (a decimal integer, as Redis's INCRBY keeps it);
+ *   - a reset token is redeemed once with cache_take (get and delete in one
+ *     step: of two concurrent redeemers, one gets it);
  *   - logout deletes the session; cache_all lists a user's live sessions.
  *
  * Several client threads share the caches by name: none of them holds a
@@ -43,37 +45,19 @@ die(const char *what, int rc)
     exit(1);
 }
 
-/* Rate limiter: increment the caller's counter inside the worker, so two
- * threads can never both read the same old value.  Replies the new count. */
-static int
-rate_incr(cache_txn_t *txn, const void *arg, size_t arg_len)
-{
-    uint64_t n = 0;
-    size_t len;
-    int rc = cache_txn_get(txn, NULL, arg, arg_len, &n, sizeof(n), &len);
-
-    if (rc != 0 && rc != -ENOENT)
-        return rc;
-    n++;
-    rc = cache_txn_put(txn, NULL, arg, arg_len, &n, sizeof(n), CACHE_TTL_DEFAULT);
-    if (rc != 0)
-        return rc;
-    return cache_txn_reply(txn, &n, sizeof(n));
-}
-
+/* Rate limiter: cache_incr adds one to the caller's counter in a single
+ * request (two threads never both read the same old value), creating it
+ * with the cache's default TTL (the window) on the first hit of a window;
+ * later hits keep that TTL.  Returns the new count. */
 static uint64_t
 rate_hit(cache_t *rate, const char *user)
 {
-    uint64_t n = 0;
-    size_t len = 0;
-    cache_op_t op = { .kind = CACHE_OP_USER, .fn = rate_incr, .arg = user,
-                      .arg_len = strlen(user), .buf = &n, .cap = sizeof(n),
-                      .out_len = &len };
-    int rc = cache_call(rate, &op, 1000);
+    int64_t n = 0;
+    int rc = cache_incr(rate, NULL, user, strlen(user), 1, CACHE_TTL_DEFAULT, &n);
 
     if (rc != 0)
         die("rate limiter", rc);
-    return n;
+    return (uint64_t)n;
 }
 
 static void
@@ -182,9 +166,16 @@ main(void)
     printf("after logout, session tok-1: %s\n", rc == -ENOENT ? "gone" : "STILL THERE");
     rc = cache_get(sessions, "reset", "tok-1", 5, buf, sizeof(buf), &len);
     printf("reset token tok-1: %s\n", rc == 0 ? "valid" : "missing");
+    /* Redeem it: taken once, the second try finds nothing. */
+    rc = cache_take(sessions, "reset", "tok-1", 5, buf, sizeof(buf), &len);
+    printf("redeem reset token tok-1: %s (user %.*s)\n", rc == 0 ? "ok" : "FAILED",
+           rc == 0 ? (int)len : 0, buf);
+    rc = cache_take(sessions, "reset", "tok-1", 5, buf, sizeof(buf), &len);
+    printf("redeem it again: %s\n", rc == -ENOENT ? "already used" : "REDEEMED TWICE");
+    cache_put(sessions, "reset", "tok-2", 5, "user-2", 6, 100);
     sleep_ms(150);
-    rc = cache_get(sessions, "reset", "tok-1", 5, buf, sizeof(buf), &len);
-    printf("reset token tok-1 after 150 ms: %s\n", rc == -ENOENT ? "expired" : "STILL VALID");
+    rc = cache_take(sessions, "reset", "tok-2", 5, buf, sizeof(buf), &len);
+    printf("reset token tok-2 after 150 ms: %s\n", rc == -ENOENT ? "expired" : "STILL VALID");
 
     cache_stats(sessions, &st);
     printf("sessions: %" PRIu64 " hits, %" PRIu64 " misses, %" PRIu64 " puts, %" PRIu64

@@ -372,6 +372,27 @@ gc_reply_all(cache_t *c, const gc_view_t *v, actor_reply_t *reply)
 }
 
 /* ------------------------------------------------------------------ */
+/* Events (cache_opts_t.on_event)                                       */
+
+_Static_assert((int)CACHE_EVENT_EXPIRED == (int)GC_TAB_EXPIRED &&
+               (int)CACHE_EVENT_EVICTED == (int)GC_TAB_EVICTED &&
+               (int)CACHE_EVENT_DELETED == (int)GC_TAB_DELETED,
+               "cache_event_t mirrors tab.h's reasons");
+
+/* The table's hook, installed only when on_event is set (so a cache
+ * without events pays nothing): runs on the table's writer, the worker,
+ * since no write is applied inline then (gc_try_inline). */
+static void
+gc_tab_event(void *ctx, int why, uint16_t ns, const void *key, size_t klen)
+{
+    cache_t *c = ctx;
+    size_t ns_len = 0;
+    const char *name = gc_tab_ns_name(c->tab, ns, &ns_len);
+
+    c->on_event(c->event_ctx, (cache_event_t)why, name != NULL ? name : "", ns_len, key, klen);
+}
+
+/* ------------------------------------------------------------------ */
 /* The host interface (cache_backend.h)                                 */
 
 int
@@ -440,6 +461,135 @@ gc_host_set_ttl(gc_host_t *c, const char *ns, size_t ns_len, const void *key, si
     /* The table allocates first and commits after: an error (-ENOMEM)
      * changes nothing, the TTL length included. */
     return gc_tab_set_ttl(c->tab, &k, ttl);
+}
+
+static int
+gc_count_one(void *arg, const void *key, size_t klen, const void *v, size_t vlen,
+             int64_t ttl_left)
+{
+    (void)key, (void)klen, (void)v, (void)vlen, (void)ttl_left;
+    ++*(uint64_t *)arg;
+    return 0;
+}
+
+/* Remove every entry whose deadline passed (the worker's expiry, done now
+ * rather than slice by slice), so that the table's count is exact. */
+static void
+gc_expire_all(cache_t *c)
+{
+    size_t k;
+
+    do {
+        k = gc_tab_expire(c->tab, GC_EXPIRE_SLICE);
+        gc_stat_inc(&c->expirations, k);
+    } while (k == GC_EXPIRE_SLICE);
+}
+
+uint64_t
+gc_host_ns_count(gc_host_t *c, const char *ns, size_t ns_len)
+{
+    gc_tab_key_t k;
+    uint64_t n = 0;
+
+    if (ns == NULL) {
+        gc_expire_all(c);
+        return gc_tab_count(c->tab);
+    }
+    if (gc_key_make(c, ns, ns_len, "", 0, 0, &k) == 0)
+        (void)gc_tab_foreach(c->tab, k.ns, gc_count_one, &n);
+    return n;
+}
+
+/* The keys to remove, collected before any is removed (gc_tab_foreach
+ * allows no write): records of [uint16 ns][uint32 len][key] in one
+ * growing buffer. */
+typedef struct gc_keys {
+    unsigned char *p;
+    size_t len, cap;
+    uint16_t ns;
+    int rc;
+} gc_keys_t;
+
+static int
+gc_keys_one(void *arg, const void *key, size_t klen, const void *v, size_t vlen,
+            int64_t ttl_left)
+{
+    gc_keys_t *a = arg;
+    uint32_t l = (uint32_t)klen;
+    size_t need = a->len + sizeof(a->ns) + sizeof(l) + klen;
+
+    (void)v, (void)vlen, (void)ttl_left;
+    if (need > a->cap) {
+        size_t cap = a->cap ? a->cap : 4096;
+        unsigned char *np;
+
+        while (cap < need)
+            cap *= 2;
+        if ((np = gc_realloc(a->p, cap)) == NULL) {
+            a->rc = -ENOMEM;
+            return 1;
+        }
+        a->p = np;
+        a->cap = cap;
+    }
+    memcpy(a->p + a->len, &a->ns, sizeof(a->ns));
+    memcpy(a->p + a->len + sizeof(a->ns), &l, sizeof(l));
+    memcpy(a->p + a->len + sizeof(a->ns) + sizeof(l), key, klen);
+    a->len = need;
+    return 0;
+}
+
+int
+gc_host_ns_clear(gc_host_t *c, const char *ns, size_t ns_len, uint64_t *removed)
+{
+    gc_keys_t a = { NULL, 0, 0, 0, 0 };
+    uint64_t live = 0;
+    size_t off;
+    gc_tab_key_t k;
+
+    if (removed != NULL)
+        *removed = 0;
+    if (ns == NULL) {
+        gc_expire_all(c);   /* reported as expired, not deleted */
+        if (c->on_event == NULL) {
+            /* Nobody to tell key by key: drop the table at once. */
+            live = gc_tab_count(c->tab);
+            gc_tab_clear(c->tab);
+            if (removed != NULL)
+                *removed = live;
+            return 0;
+        }
+        /* Every namespace interned so far (ids are dense from 0). */
+        for (a.ns = 0; a.rc == 0 && gc_tab_ns_name(c->tab, a.ns, &off) != NULL; a.ns++)
+            (void)gc_tab_foreach(c->tab, a.ns, gc_keys_one, &a);
+    } else if (gc_key_make(c, ns, ns_len, "", 0, 0, &k) == 0) {
+        a.ns = k.ns;
+        (void)gc_tab_foreach(c->tab, k.ns, gc_keys_one, &a);
+    }
+    if (a.rc != 0) {
+        gc_free(a.p);
+        return a.rc;
+    }
+    for (off = 0; off < a.len;) {
+        uint32_t l;
+        int dead = 0;
+
+        memcpy(&k.ns, a.p + off, sizeof(k.ns));
+        memcpy(&l, a.p + off + sizeof(k.ns), sizeof(l));
+        off += sizeof(k.ns) + sizeof(l);
+        k.key = a.p + off;
+        k.len = l;
+        k.hash = gc_tab_hash(k.ns, k.key, l);
+        off += l;
+        if (gc_tab_delete(c->tab, &k, &dead) == 0)
+            live++;
+        else if (dead)
+            gc_stat_inc(&c->expirations, 1);
+    }
+    gc_free(a.p);
+    if (removed != NULL)
+        *removed = live;
+    return 0;
 }
 
 int
@@ -617,9 +767,14 @@ gc_worker_cast(void *state, const actor_msg_view_t *msg)
         gc_cast_hdr_t h;
         gc_view_t v;
 
+        int rc;
+
         memcpy(&h, msg->data, sizeof(h));
         gc_view_parse((const unsigned char *)msg->data + sizeof(h), &v);
-        gc_cast_result(c, h.sender, gc_apply(c, &v, NULL, h.sender));
+        rc = gc_apply(c, &v, NULL, h.sender);
+        if (v.r.kind == CACHE_OP_PUT_NEW && rc == -EEXIST)
+            rc = 0;   /* "already there" is an answer, not a failure */
+        gc_cast_result(c, h.sender, rc);
     } else if (msg->tag >= GC_MSG_BACKEND && c->ops->message != NULL) {
         c->ops->message(c->be, msg->tag - GC_MSG_BACKEND, msg->data, msg->len);
         gc_after_write(c);
@@ -838,6 +993,8 @@ cache_new(const cache_opts_t *opts, cache_t **out)
         return -EINVAL;
     if ((rc = gc_backend_select(opts, &ops)) != 0)
         return rc;
+    if (opts->on_event != NULL && !(ops->flags & GC_BE_EVENTS))
+        return -ENOTSUP;   /* the data is not in the table (Redis) */
     if ((opts->clock != NULL && (ops->flags & GC_BE_NO_CLOCK)) ||
         (opts->default_ttl_ms != CACHE_TTL_NONE && opts->default_ttl_ms > ops->ttl_max))
         return -EINVAL;
@@ -872,6 +1029,8 @@ cache_new(const cache_opts_t *opts, cache_t **out)
     c->clock = opts->clock;
     actor__clock_hold(c->clock);
     c->mailbox_limit = opts->mailbox_limit;
+    c->on_event = opts->on_event;
+    c->event_ctx = opts->event_ctx;
     pthread_mutex_init(&c->wlock, NULL);
     pthread_mutex_init(&c->flock, NULL);
     pthread_mutex_init(&c->llock, NULL);
@@ -886,6 +1045,8 @@ cache_new(const cache_opts_t *opts, cache_t **out)
             cache_free(c);
             return rc == -ENOSPC ? -ENOMEM : rc;
         }
+        if (c->on_event != NULL)
+            gc_tab_set_events(c->tab, gc_tab_event, c);
     }
     if (c->has_name && (rc = gc_name_add(c)) != 0) {
         cache_free(c);
@@ -1185,7 +1346,9 @@ gc_try_inline(cache_t *c, const cache_op_t *op, unsigned char *buf, int *rc)
     actor_t *w;
     int r;
 
-    if (!(c->ops->flags & GC_BE_INLINE))
+    /* With events, the table's writer must be the worker: on_event is
+     * documented to run there (cache_event_fn). */
+    if (!(c->ops->flags & GC_BE_INLINE) || c->on_event != NULL)
         return 0;
     switch (op->kind) {
     case CACHE_OP_PUT:
@@ -1194,6 +1357,10 @@ gc_try_inline(cache_t *c, const cache_op_t *op, unsigned char *buf, int *rc)
     case CACHE_OP_EXPIRE:
     case CACHE_OP_TOUCH:
     case CACHE_OP_PERSIST:
+    case CACHE_OP_PUT_NEW:
+    case CACHE_OP_CAS:
+    case CACHE_OP_CLEAR:
+    case CACHE_OP_CLEAR_ALL:
         break;
     default:
         return 0;   /* replies and user operations go through the worker */
@@ -1218,7 +1385,7 @@ cache_call(cache_t *c, const cache_op_t *op, int timeout_ms)
         return -EINVAL;
     if (op->out_len != NULL)
         *op->out_len = 0;
-    if ((op->kind == CACHE_OP_GET || op->kind == CACHE_OP_USER) &&
+    if ((op->kind == CACHE_OP_GET || op->kind == CACHE_OP_USER || op->kind == CACHE_OP_TAKE) &&
         op->buf == NULL && op->cap > 0)
         return -EINVAL;
     if (gc_stopped(c))
@@ -1233,17 +1400,28 @@ cache_call(cache_t *c, const cache_op_t *op, int timeout_ms)
     if (gc_try_inline(c, op, buf, &rc))
         return rc;
 
-    if (op->kind == CACHE_OP_GET || op->kind == CACHE_OP_TTL) {
+    if (op->kind == CACHE_OP_INCR || op->kind == CACHE_OP_COUNT ||
+        op->kind == CACHE_OP_COUNT_ALL) {
+        int64_t num = 0;
+
+        rc = gc_send_call(c, buf, (size_t)size, &num, sizeof(num), &rep_len, timeout_ms, NULL);
+        if (rc == 0 && rep_len == sizeof(num) && op->out_int != NULL)
+            *op->out_int = num;
+        return rc;
+    }
+    if (op->kind == CACHE_OP_GET || op->kind == CACHE_OP_TTL || op->kind == CACHE_OP_TAKE) {
         int64_t ttl = 0;
 
         rc = gc_send_call(c, buf, (size_t)size, NULL, 0, &rep_len, timeout_ms, &take);
-        if (rc == 0 && take != NULL && rep_len >= sizeof(ttl)) {
+        /* A take too long for cap replies the value too (nothing taken). */
+        if ((rc == 0 || (rc == -ENOBUFS && op->kind == CACHE_OP_TAKE)) && take != NULL &&
+            rep_len >= sizeof(ttl)) {
             size_t vlen = rep_len - sizeof(ttl);
 
             memcpy(&ttl, take, sizeof(ttl));
-            if (op->out_ttl_ms != NULL)
+            if (op->out_ttl_ms != NULL && op->kind != CACHE_OP_TAKE)
                 *op->out_ttl_ms = ttl;
-            if (op->kind == CACHE_OP_GET) {
+            if (op->kind != CACHE_OP_TTL) {
                 if (op->out_len != NULL)
                     *op->out_len = vlen;
                 if (op->cap > 0)
@@ -1277,8 +1455,18 @@ cache_cast(cache_t *c, const cache_op_t *op)
 
     if (!gc_cache_valid(c) || op == NULL)
         return -EINVAL;
-    if (op->kind == CACHE_OP_GET || op->kind == CACHE_OP_TTL || op->kind == CACHE_OP_SYNC)
-        return -EINVAL;
+    switch (op->kind) {
+    case CACHE_OP_GET:
+    case CACHE_OP_TTL:
+    case CACHE_OP_SYNC:
+    case CACHE_OP_TAKE:
+    case CACHE_OP_CAS:
+    case CACHE_OP_COUNT:
+    case CACHE_OP_COUNT_ALL:
+        return -EINVAL;   /* their answer is their point: calls only */
+    default:
+        break;
+    }
     size = gc_req_measure(&c->cfg, op);
     if (size < 0)
         return (int)size;
@@ -1362,6 +1550,94 @@ int
 cache_expire(cache_t *c, const char *ns, const void *key, size_t key_len, int64_t ttl_ms)
 {
     return gc_key_call(c, CACHE_OP_EXPIRE, ns, key, key_len, ttl_ms);
+}
+
+/* Issue 15's operations: calls, whatever async_writes says. */
+
+int
+cache_put_new(cache_t *c, const char *ns, const void *key, size_t key_len,
+              const void *value, size_t value_len, int64_t ttl_ms)
+{
+    cache_op_t op = { .kind = CACHE_OP_PUT_NEW, .ns = ns, .key = key, .key_len = key_len,
+                      .value = value, .value_len = value_len, .ttl_ms = ttl_ms };
+
+    return cache_call(c, &op, CACHE_DEFAULT_TIMEOUT);
+}
+
+int
+cache_take(cache_t *c, const char *ns, const void *key, size_t key_len, void *buf,
+           size_t cap, size_t *value_len)
+{
+    cache_op_t op = { .kind = CACHE_OP_TAKE, .ns = ns, .key = key, .key_len = key_len,
+                      .buf = buf, .cap = cap, .out_len = value_len };
+
+    return cache_call(c, &op, CACHE_DEFAULT_TIMEOUT);
+}
+
+int
+cache_incr(cache_t *c, const char *ns, const void *key, size_t key_len, int64_t delta,
+           int64_t ttl_ms, int64_t *result)
+{
+    cache_op_t op = { .kind = CACHE_OP_INCR, .ns = ns, .key = key, .key_len = key_len,
+                      .delta = delta, .ttl_ms = ttl_ms, .out_int = result };
+
+    return cache_call(c, &op, CACHE_DEFAULT_TIMEOUT);
+}
+
+int
+cache_cas(cache_t *c, const char *ns, const void *key, size_t key_len, const void *expected,
+          size_t expected_len, const void *value, size_t value_len, int64_t ttl_ms)
+{
+    cache_op_t op = { .kind = CACHE_OP_CAS, .ns = ns, .key = key, .key_len = key_len,
+                      .expected = expected, .expected_len = expected_len, .value = value,
+                      .value_len = value_len, .ttl_ms = ttl_ms };
+
+    return cache_call(c, &op, CACHE_DEFAULT_TIMEOUT);
+}
+
+static int
+gc_count_call(cache_t *c, cache_op_kind_t kind, const char *ns, uint64_t *n, int timeout_ms)
+{
+    cache_op_t op = { .kind = kind, .ns = ns };
+    int64_t num = 0;
+    int rc;
+
+    if (n == NULL)
+        return -EINVAL;
+    *n = 0;
+    op.out_int = &num;
+    rc = cache_call(c, &op, timeout_ms);
+    if (rc == 0)
+        *n = (uint64_t)num;
+    return rc;
+}
+
+int
+cache_count(cache_t *c, const char *ns, uint64_t *n, int timeout_ms)
+{
+    return gc_count_call(c, CACHE_OP_COUNT, ns, n, timeout_ms);
+}
+
+int
+cache_count_all(cache_t *c, uint64_t *n, int timeout_ms)
+{
+    return gc_count_call(c, CACHE_OP_COUNT_ALL, NULL, n, timeout_ms);
+}
+
+int
+cache_clear(cache_t *c, const char *ns, int timeout_ms)
+{
+    cache_op_t op = { .kind = CACHE_OP_CLEAR, .ns = ns };
+
+    return cache_call(c, &op, timeout_ms);
+}
+
+int
+cache_clear_all(cache_t *c, int timeout_ms)
+{
+    cache_op_t op = { .kind = CACHE_OP_CLEAR_ALL };
+
+    return cache_call(c, &op, timeout_ms);
 }
 
 int

@@ -54,6 +54,10 @@ typedef struct gc_backend gc_backend_t;  /* a backend's state, opaque to the fro
                                   (actor_try_inline): apply must then not
                                   block and must need nothing of the worker
                                   thread itself */
+#define GC_BE_EVENTS      32u  /* the table is the data, so its removals are
+                                  the cache's events (cache_opts_t.on_event);
+                                  without it cache_new refuses on_event with
+                                  -ENOTSUP */
 
 typedef struct gc_backend_ops {
     const char *name;
@@ -165,6 +169,18 @@ int gc_host_set_ttl(gc_host_t *h, const char *ns, size_t ns_len, const void *key
 int gc_host_batch(gc_host_t *h, const gc_view_t *v);
 int gc_host_all(gc_host_t *h, const gc_view_t *v, actor_reply_t *reply);
 void gc_host_clear(gc_host_t *h);
+/*
+ * gc_host_ns_count: the live entries of namespace (ns, ns_len), walking
+ *   it (O(its entries)); ns NULL: of the whole table, exact too (what has
+ *   expired is removed first, as the worker's expiry would, then the
+ *   table's count is read).
+ * gc_host_ns_clear: remove every entry of (ns, ns_len), or of the whole
+ *   table with ns NULL, each reported as deleted (or expired) to the
+ *   cache's events; *removed (may be NULL) gets how many were live.
+ *   0, or -ENOMEM with nothing removed.  Counts nothing.
+ */
+uint64_t gc_host_ns_count(gc_host_t *h, const char *ns, size_t ns_len);
+int gc_host_ns_clear(gc_host_t *h, const char *ns, size_t ns_len, uint64_t *removed);
 /* The cache's limit on one record's bytes (key + value; 0: none), and
  * the entries in the table now. */
 size_t gc_host_max_bytes(const gc_host_t *h);

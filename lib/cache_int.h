@@ -79,6 +79,8 @@ struct cache {
     int keep_data;
     actor_clock_t *clock;
     size_t mailbox_limit;
+    cache_event_fn on_event; /* NULL: none (the table then has no hook) */
+    void *event_ctx;
 
     gc_tab_t *tab;           /* the lock-free table (tab.h) */
     uint16_t ns_id;          /* the default namespace's id in it */

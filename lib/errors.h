@@ -23,7 +23,16 @@ enum { GC_MOD_ACTOR = 0, GC_MOD_CACHE = 1, GC_MOD_SUP = 2 };
     X(GC_MOD_CACHE, ECONNRESET, "casts or a command lost with the worker or a Redis "  \
                                 "connection (it may or may not have been applied)")    \
     X(GC_MOD_CACHE, EIO, "Redis answered with an error, or casts failed when applied") \
-    X(GC_MOD_CACHE, ENOTSUP, "gencache was built without the Redis backend (hiredis)") \
+    X(GC_MOD_CACHE, ENOTSUP, "gencache was built without the Redis backend (hiredis), " \
+                             "or a Redis cache was given on_event")                    \
+    X(GC_MOD_CACHE, EEXIST, "already exists: a live entry has the key (put_new: "      \
+                            "nothing changed), or a live cache has the name")          \
+    X(GC_MOD_CACHE, ECANCELED, "the value is not the one expected (cas: nothing "      \
+                               "changed)")                                             \
+    X(GC_MOD_CACHE, EDOM, "the value is not a decimal 64-bit integer (incr: nothing "  \
+                          "changed)")                                                  \
+    X(GC_MOD_CACHE, EOVERFLOW, "the increment would leave the 64-bit integer range "   \
+                               "(nothing changed)")                                    \
     X(GC_MOD_SUP, EALREADY, "child already started")                                   \
     X(GC_MOD_SUP, EEXIST, "child spec already present")                                \
     X(GC_MOD_SUP, EBUSY, "child is running")                                           \

@@ -55,7 +55,23 @@ static int
 gc_req_has_key(uint32_t kind)
 {
     return kind != CACHE_OP_SYNC && kind != CACHE_OP_USER && kind != CACHE_OP_PUT_BATCH &&
-        kind != GC_OP_ALL;
+        kind != GC_OP_ALL && kind != CACHE_OP_COUNT && kind != CACHE_OP_COUNT_ALL &&
+        kind != CACHE_OP_CLEAR && kind != CACHE_OP_CLEAR_ALL;
+}
+
+static int
+gc_req_has_value(uint32_t kind)
+{
+    return kind == CACHE_OP_PUT || kind == CACHE_OP_PUT_NEW || kind == CACHE_OP_CAS;
+}
+
+/* The bytes in the arg slot: a user operation's arg, cache_all's pattern,
+ * CAS's expected value. */
+static size_t
+gc_req_arg_len(const cache_op_t *op)
+{
+    return op->kind == CACHE_OP_USER ? op->arg_len
+        : op->kind == CACHE_OP_CAS ? op->expected_len : 0;
 }
 
 static size_t
@@ -64,7 +80,7 @@ gc_req_size(const cache_op_t *op, size_t ns_len)
     uint32_t k = (uint32_t)op->kind;
 
     return sizeof(gc_req_t) + ns_len + (gc_req_has_key(k) ? op->key_len : 0) +
-        (k == CACHE_OP_PUT ? op->value_len : 0) + (k == CACHE_OP_USER ? op->arg_len : 0);
+        (gc_req_has_value(k) ? op->value_len : 0) + gc_req_arg_len(op);
 }
 
 /* Validate op (one level) and resolve its namespace and TTL. */
@@ -77,9 +93,26 @@ gc_req_check(const gc_req_cfg_t *cfg, const cache_op_t *op, const char **ns, siz
         return -EINVAL;
     switch (op->kind) {
     case CACHE_OP_PUT:
+    case CACHE_OP_PUT_NEW:
         if (!gc_req_key_ok(op->key, op->key_len) || !gc_req_value_ok(op->value, op->value_len))
             return -EINVAL;
         return gc_req_ttl(cfg, op->ttl_ms, ttl);
+    case CACHE_OP_CAS:
+        if (!gc_req_key_ok(op->key, op->key_len) || !gc_req_value_ok(op->value, op->value_len) ||
+            !gc_req_value_ok(op->expected, op->expected_len))
+            return -EINVAL;
+        return gc_req_ttl(cfg, op->ttl_ms, ttl);
+    case CACHE_OP_INCR:
+        if (!gc_req_key_ok(op->key, op->key_len))
+            return -EINVAL;
+        return gc_req_ttl(cfg, op->ttl_ms, ttl);
+    case CACHE_OP_TAKE:
+        return gc_req_key_ok(op->key, op->key_len) ? 0 : -EINVAL;
+    case CACHE_OP_COUNT:
+    case CACHE_OP_COUNT_ALL:
+    case CACHE_OP_CLEAR:
+    case CACHE_OP_CLEAR_ALL:
+        return 0;
     case CACHE_OP_EXPIRE:
         if (!gc_req_key_ok(op->key, op->key_len) || op->ttl_ms == CACHE_TTL_DEFAULT)
             return -EINVAL;
@@ -108,7 +141,7 @@ static unsigned char *
 gc_req_write(unsigned char *p, uint32_t kind, const char *ns, size_t ns_len,
              const void *key, size_t key_len, const void *value, size_t value_len,
              const void *arg, size_t arg_len, int64_t ttl, cache_user_fn fn, size_t cap,
-             size_t batch_len)
+             size_t batch_len, int64_t delta)
 {
     gc_req_t r;
 
@@ -119,9 +152,10 @@ gc_req_write(unsigned char *p, uint32_t kind, const char *ns, size_t ns_len,
     r.fn = fn;
     r.cap = cap;
     r.key_len = gc_req_has_key(kind) ? key_len : 0;
-    r.value_len = kind == CACHE_OP_PUT ? value_len : 0;
-    r.arg_len = kind == CACHE_OP_USER || kind == GC_OP_ALL ? arg_len : 0;
+    r.value_len = gc_req_has_value(kind) ? value_len : 0;
+    r.arg_len = kind == CACHE_OP_USER || kind == GC_OP_ALL || kind == CACHE_OP_CAS ? arg_len : 0;
     r.batch_len = kind == CACHE_OP_PUT_BATCH ? batch_len : 0;
+    r.delta = kind == CACHE_OP_INCR ? delta : 0;
     memcpy(p, &r, sizeof(r));
     p += sizeof(r);
     if (r.arg_len)
@@ -171,13 +205,14 @@ gc_req_encode(const gc_req_cfg_t *cfg, const cache_op_t *op, unsigned char *p)
 
     (void)gc_req_check(cfg, op, &ns, &ns_len, &ttl, 0);
     p = gc_req_write(p, (uint32_t)op->kind, ns, ns_len, op->key, op->key_len, op->value,
-                     op->value_len, op->arg, op->arg_len, ttl, op->fn, op->cap, op->batch_len);
+                     op->value_len, op->kind == CACHE_OP_CAS ? op->expected : op->arg,
+                     gc_req_arg_len(op), ttl, op->fn, op->cap, op->batch_len, op->delta);
     for (i = 0; op->kind == CACHE_OP_PUT_BATCH && i < op->batch_len; i++) {
         const cache_op_t *s = &op->batch[i];
 
         (void)gc_req_check(cfg, s, &ns, &ns_len, &ttl, 1);
         p = gc_req_write(p, (uint32_t)s->kind, ns, ns_len, s->key, s->key_len, s->value,
-                         s->value_len, NULL, 0, ttl, NULL, 0, 0);
+                         s->value_len, NULL, 0, ttl, NULL, 0, 0, 0);
     }
 }
 
@@ -191,7 +226,8 @@ void
 gc_req_encode_all(unsigned char *p, const char *ns, size_t ns_len, const char *pat,
                   size_t pat_len)
 {
-    (void)gc_req_write(p, GC_OP_ALL, ns, ns_len, NULL, 0, NULL, 0, pat, pat_len, 0, NULL, 0, 0);
+    (void)gc_req_write(p, GC_OP_ALL, ns, ns_len, NULL, 0, NULL, 0, pat, pat_len, 0, NULL, 0, 0,
+                       0);
 }
 
 void

@@ -6,7 +6,8 @@
  * Layout.  A request is a fixed-size header (gc_req_t) followed by its
  * bytes: the user operation's arg first (so it keeps the max_align_t
  * alignment of the buffer: cache.h promises it), then the namespace, the
- * key and the value; a batch's sub-requests follow, each with its own
+ * key and the value (CAS carries its expected value in the arg's place:
+ * the view's arg, r.arg_len); a batch's sub-requests follow, each with its own
  * header and bytes.  The header holds only fixed-size fields, so it is
  * memcpy'd in and out and the buffer needs no alignment beyond the arg's.
  */
@@ -29,6 +30,8 @@ typedef struct gc_req {
     int64_t ttl_ms;          /* resolved: 0 none, > 0 ms (EXPIRE too) */
     cache_user_fn fn;
     uint64_t batch_len;
+    int64_t delta;           /* INCR */
+    uint64_t pad;            /* keeps the size a multiple of max_align_t */
 } gc_req_t;
 
 /* A request starts a max_align_t-aligned buffer (a call record's request

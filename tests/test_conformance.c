@@ -32,7 +32,8 @@
  * options are backend-specific and stay in test_redis; expiry internals,
  * eviction, restarts and mailbox limits in test_cache.
  *
- * Tcases: basic, ttl, all, ops, sync, bad_input, lifecycle, concurrency.
+ * Tcases: basic, ttl, all, ops, sync, bad_input, lifecycle, atomic (issue
+ * 15's put_new, take, incr, cas, count, clear), concurrency.
  * tests/run.sh leaves concurrency (timing-bound) out of its valgrind pass,
  * and for Redis also ttl (real-time TTLs under valgrind's slowdown).
  *
@@ -2243,6 +2244,634 @@ START_TEST(test_concurrent_writers_increments)
 END_TEST
 
 /* ------------------------------------------------------------------ */
+/* atomic: put_new, take, incr, cas, count, clear (issue 15)            */
+
+static int
+incr_s(cache_t *c, const char *ns, const char *key, int64_t delta, int64_t ttl, int64_t *res)
+{
+    return cache_incr(c, ns, key, strlen(key), delta, ttl, res);
+}
+
+START_TEST(test_put_new)
+{
+    cache_t *c;
+
+    fx_begin();
+    c = cf_start((cache_opts_t){ 0 });
+    ck_assert_int_eq(cache_put_new(c, NULL, "k", 1, "v1", 2, CACHE_TTL_DEFAULT), 0);
+    expect_both(c, NULL, "k", "v1");
+    /* A live entry wins: nothing changed. */
+    ck_assert_int_eq(cache_put_new(c, NULL, "k", 1, "v2", 2, CACHE_TTL_DEFAULT), -EEXIST);
+    expect_both(c, NULL, "k", "v1");
+    /* Per namespace. */
+    ck_assert_int_eq(cache_put_new(c, "other", "k", 1, "o", 1, CACHE_TTL_NONE), 0);
+    expect_both(c, "other", "k", "o");
+    expect_both(c, NULL, "k", "v1");
+    /* Absent again after a delete, and after an expiry. */
+    ck_assert_int_eq(del_s(c, NULL, "k"), 0);
+    ck_assert_int_eq(cache_put_new(c, NULL, "k", 1, "v3", 2, SHORT_TTL), 0);
+    expect_both(c, NULL, "k", "v3");
+    cf_pass(SHORT_TTL);
+    ck_assert_int_eq(cache_put_new(c, NULL, "k", 1, "v4", 2, LONG_TTL), 0);
+    expect_both(c, NULL, "k", "v4");
+    expect_ttl(c, NULL, "k", LONG_TTL);
+    /* Empty values are values. */
+    ck_assert_int_eq(cache_put_new(c, NULL, "e", 1, NULL, 0, CACHE_TTL_NONE), 0);
+    ck_assert_int_eq(cache_put_new(c, NULL, "e", 1, "x", 1, CACHE_TTL_NONE), -EEXIST);
+    expect_both(c, NULL, "e", "");
+    /* As a cast: -EEXIST is not a failure for cache_sync. */
+    {
+        cache_op_t op = { .kind = CACHE_OP_PUT_NEW, .key = "k", .key_len = 1, .value = "z",
+                          .value_len = 1, .ttl_ms = CACHE_TTL_NONE };
+
+        ck_assert_int_eq(cache_cast(c, &op), 0);
+        op.key = "cast";
+        op.key_len = 4;
+        ck_assert_int_eq(cache_cast(c, &op), 0);
+        ck_assert_int_eq(cache_sync(c, CALL_MS), 0);
+        expect_both(c, NULL, "k", "v4");
+        expect_both(c, NULL, "cast", "z");
+    }
+    cf_finish(c);
+    fx_end();
+}
+END_TEST
+
+START_TEST(test_take)
+{
+    cache_t *c;
+    char buf[64];
+    size_t len = 0;
+
+    fx_begin();
+    c = cf_start((cache_opts_t){ 0 });
+    ck_assert_int_eq(put_s(c, NULL, "tok", "secret", CACHE_TTL_NONE), 0);
+    ck_assert_int_eq(put_s(c, "ns2", "tok", "other", CACHE_TTL_NONE), 0);
+    /* Too short a buffer: nothing taken. */
+    ck_assert_int_eq(cache_take(c, NULL, "tok", 3, buf, 2, &len), -ENOBUFS);
+    ck_assert_uint_eq(len, 6);
+    ck_assert_int_eq(memcmp(buf, "se", 2), 0);
+    ck_assert_int_eq(cache_take(c, NULL, "tok", 3, NULL, 0, &len), -ENOBUFS);
+    expect_both(c, NULL, "tok", "secret");
+    /* Taken once. */
+    memset(buf, 0, sizeof(buf));
+    ck_assert_int_eq(cache_take(c, NULL, "tok", 3, buf, sizeof(buf), &len), 0);
+    ck_assert_uint_eq(len, 6);
+    ck_assert_int_eq(memcmp(buf, "secret", 6), 0);
+    expect_both(c, NULL, "tok", NULL);
+    ck_assert_int_eq(cache_take(c, NULL, "tok", 3, buf, sizeof(buf), &len), -ENOENT);
+    ck_assert_uint_eq(len, 0);
+    expect_both(c, "ns2", "tok", "other");
+    /* An empty value fits any buffer. */
+    ck_assert_int_eq(cache_put(c, NULL, "e", 1, NULL, 0, CACHE_TTL_NONE), 0);
+    ck_assert_int_eq(cache_take(c, NULL, "e", 1, NULL, 0, &len), 0);
+    ck_assert_uint_eq(len, 0);
+    expect_both(c, NULL, "e", NULL);
+    /* Expired: absent. */
+    ck_assert_int_eq(put_s(c, NULL, "short", "x", SHORT_TTL), 0);
+    cf_pass(SHORT_TTL);
+    ck_assert_int_eq(cache_take(c, NULL, "short", 5, buf, sizeof(buf), &len), -ENOENT);
+    /* Counted as a delete. */
+    ck_assert_uint_eq(stats_of(c).deletes, 2);
+    cf_finish(c);
+    fx_end();
+}
+END_TEST
+
+START_TEST(test_incr)
+{
+    static const struct {
+        const char *start;
+        int64_t delta;
+        const char *want;   /* NULL: the error below */
+        int err;
+    } cases[] = {
+        { "0", 1, "1", 0 },
+        { "-1", 1, "0", 0 },
+        { "999999999", 1, "1000000000", 0 },
+        { "1000000000", -1, "999999999", 0 },
+        { "-999999999", -1, "-1000000000", 0 },
+        { "-1000000000", 1, "-999999999", 0 },
+        { "5", -1000000005, "-1000000000", 0 },
+        { "9223372036854775806", 1, "9223372036854775807", 0 },
+        { "9223372036854775807", 1, NULL, -EOVERFLOW },
+        { "-9223372036854775807", -1, "-9223372036854775808", 0 },
+        { "-9223372036854775808", -1, NULL, -EOVERFLOW },
+        { "-9223372036854775808", INT64_MAX, "-1", 0 },
+        { "9223372036854775807", INT64_MIN, "-1", 0 },
+        { "1", INT64_MAX, NULL, -EOVERFLOW },
+        { "123456789012", 987654321098, "1111111110110", 0 },
+        { "abc", 1, NULL, -EDOM },
+        { "", 1, NULL, -EDOM },
+        { "007", 1, NULL, -EDOM },
+        { "-0", 1, NULL, -EDOM },
+        { "+1", 1, NULL, -EDOM },
+        { " 1", 1, NULL, -EDOM },
+        { "1 ", 1, NULL, -EDOM },
+        { "1.5", 1, NULL, -EDOM },
+        { "-", 1, NULL, -EDOM },
+        { "9223372036854775808", 0, NULL, -EDOM },
+        { "-9223372036854775809", 0, NULL, -EDOM },
+        { "12345678901234567890", 0, NULL, -EDOM },
+    };
+    cache_t *c;
+    int64_t res;
+    size_t i;
+
+    fx_begin();
+    c = cf_start((cache_opts_t){ .default_ttl_ms = LONG_TTL });
+    /* Absent: created as delta, with ttl_ms. */
+    res = 0;
+    ck_assert_int_eq(incr_s(c, NULL, "n", 5, CACHE_TTL_NONE, &res), 0);
+    ck_assert_int_eq(res, 5);
+    expect_both(c, NULL, "n", "5");
+    expect_ttl(c, NULL, "n", CACHE_TTL_NONE);
+    ck_assert_int_eq(incr_s(c, NULL, "n", -7, SHORT_TTL, &res), 0);
+    ck_assert_int_eq(res, -2);
+    expect_both(c, NULL, "n", "-2");
+    expect_ttl(c, NULL, "n", CACHE_TTL_NONE);   /* ttl_ms only at creation */
+    ck_assert_int_eq(incr_s(c, NULL, "n", 0, CACHE_TTL_DEFAULT, NULL), 0);
+    expect_both(c, NULL, "n", "-2");
+    /* Created with the default TTL, kept by later increments. */
+    ck_assert_int_eq(incr_s(c, "ctr", "d", -3, CACHE_TTL_DEFAULT, &res), 0);
+    ck_assert_int_eq(res, -3);
+    expect_ttl(c, "ctr", "d", LONG_TTL);
+    /* A short TTL at creation runs out even though increments follow with
+     * a long one. */
+    ck_assert_int_eq(incr_s(c, "ctr", "s", 1, SHORT_TTL, &res), 0);
+    ck_assert_int_eq(incr_s(c, "ctr", "s", 1, LONG_TTL, &res), 0);
+    ck_assert_int_eq(res, 2);
+    cf_pass(SHORT_TTL);
+    expect_both(c, "ctr", "s", NULL);
+    ck_assert_int_eq(incr_s(c, "ctr", "s", 1, LONG_TTL, &res), 0);
+    ck_assert_int_eq(res, 1);
+    /* The value format and the range, as Redis's INCRBY. */
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char key[16];
+
+        snprintf(key, sizeof(key), "c%zu", i);
+        ck_assert_int_eq(put_s(c, "fmt", key, cases[i].start, CACHE_TTL_NONE), 0);
+        res = 424242;
+        int rc = incr_s(c, "fmt", key, cases[i].delta, CACHE_TTL_NONE, &res);
+
+        if (cases[i].want != NULL) {
+            ck_assert_msg(rc == 0, "incr(\"%s\", %lld): %d (%s)", cases[i].start,
+                          (long long)cases[i].delta, rc, cache_strerror(rc));
+            ck_assert_int_eq(res, strtoll(cases[i].want, NULL, 10));
+            expect_both(c, "fmt", key, cases[i].want);
+        } else {
+            ck_assert_msg(rc == cases[i].err, "incr(\"%s\", %lld): %d, want %d", cases[i].start,
+                          (long long)cases[i].delta, rc, cases[i].err);
+            ck_assert_int_eq(res, 424242);
+            expect_both(c, "fmt", key, cases[i].start);   /* nothing changed */
+        }
+    }
+    cf_finish(c);
+    fx_end();
+}
+END_TEST
+
+START_TEST(test_cas)
+{
+    cache_t *c;
+
+    fx_begin();
+    c = cf_start((cache_opts_t){ 0 });
+    ck_assert_int_eq(cache_cas(c, NULL, "k", 1, "a", 1, "b", 1, CACHE_TTL_NONE), -ENOENT);
+    expect_both(c, NULL, "k", NULL);
+    ck_assert_int_eq(put_s(c, NULL, "k", "a", CACHE_TTL_NONE), 0);
+    ck_assert_int_eq(cache_cas(c, NULL, "k", 1, "x", 1, "b", 1, CACHE_TTL_NONE), -ECANCELED);
+    ck_assert_int_eq(cache_cas(c, NULL, "k", 1, "ab", 2, "b", 1, CACHE_TTL_NONE), -ECANCELED);
+    ck_assert_int_eq(cache_cas(c, NULL, "k", 1, NULL, 0, "b", 1, CACHE_TTL_NONE), -ECANCELED);
+    expect_both(c, NULL, "k", "a");
+    ck_assert_int_eq(cache_cas(c, NULL, "k", 1, "a", 1, "bb", 2, LONG_TTL), 0);
+    expect_both(c, NULL, "k", "bb");
+    expect_ttl(c, NULL, "k", LONG_TTL);   /* as a put: ttl_ms */
+    /* To and from empty values. */
+    ck_assert_int_eq(cache_cas(c, NULL, "k", 1, "bb", 2, NULL, 0, CACHE_TTL_NONE), 0);
+    expect_both(c, NULL, "k", "");
+    ck_assert_int_eq(cache_cas(c, NULL, "k", 1, "", 0, "c", 1, SHORT_TTL), 0);
+    expect_both(c, NULL, "k", "c");
+    cf_pass(SHORT_TTL);
+    ck_assert_int_eq(cache_cas(c, NULL, "k", 1, "c", 1, "d", 1, CACHE_TTL_NONE), -ENOENT);
+    /* Binary, per namespace. */
+    ck_assert_int_eq(cache_put(c, "b", "k", 1, "\0\1\2", 3, CACHE_TTL_NONE), 0);
+    ck_assert_int_eq(cache_cas(c, "b", "k", 1, "\0\1\3", 3, "x", 1, CACHE_TTL_NONE), -ECANCELED);
+    ck_assert_int_eq(cache_cas(c, "b", "k", 1, "\0\1\2", 3, "y", 1, CACHE_TTL_NONE), 0);
+    expect_both(c, "b", "k", "y");
+    cf_finish(c);
+    fx_end();
+}
+END_TEST
+
+static uint64_t
+count_of(cache_t *c, const char *ns)
+{
+    uint64_t n = 12345;
+
+    ck_assert_int_eq(cache_count(c, ns, &n, CALL_MS), 0);
+    return n;
+}
+
+static uint64_t
+count_all_of(cache_t *c)
+{
+    uint64_t n = 12345;
+
+    ck_assert_int_eq(cache_count_all(c, &n, CALL_MS), 0);
+    return n;
+}
+
+START_TEST(test_count_clear)
+{
+    cache_t *c;
+    char key[16];
+    int i;
+
+    fx_begin();
+    c = cf_start((cache_opts_t){ .default_ns = "dflt" });
+    ck_assert_uint_eq(count_all_of(c), 0);
+    ck_assert_uint_eq(count_of(c, NULL), 0);
+    ck_assert_uint_eq(count_of(c, "never"), 0);
+    for (i = 0; i < 30; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        ck_assert_int_eq(put_s(c, "a", key, "v", CACHE_TTL_NONE), 0);
+        if (i < 20)
+            ck_assert_int_eq(put_s(c, "b", key, "v", CACHE_TTL_NONE), 0);
+        if (i < 10)
+            ck_assert_int_eq(put_s(c, NULL, key, "v", CACHE_TTL_NONE), 0);
+    }
+    /* Expired entries are not counted. */
+    ck_assert_int_eq(put_s(c, "a", "short", "v", SHORT_TTL), 0);
+    ck_assert_int_eq(put_s(c, NULL, "short", "v", SHORT_TTL), 0);
+    ck_assert_uint_eq(count_of(c, "a"), 31);
+    ck_assert_uint_eq(count_all_of(c), 62);
+    cf_pass(SHORT_TTL);
+    ck_assert_uint_eq(count_of(c, "a"), 30);
+    ck_assert_uint_eq(count_of(c, "b"), 20);
+    ck_assert_uint_eq(count_of(c, NULL), 10);
+    ck_assert_uint_eq(count_of(c, "dflt"), 10);
+    ck_assert_uint_eq(count_all_of(c), 60);
+    /* Clear one namespace. */
+    ck_assert_int_eq(cache_clear(c, "b", CALL_MS), 0);
+    ck_assert_uint_eq(count_of(c, "b"), 0);
+    ck_assert_uint_eq(count_of(c, "a"), 30);
+    ck_assert_uint_eq(count_all_of(c), 40);
+    expect_both(c, "b", "k0", NULL);
+    expect_both(c, "a", "k0", "v");
+    expect_both(c, NULL, "k9", "v");
+    ck_assert_int_eq(cache_clear(c, "b", CALL_MS), 0);   /* already empty */
+    ck_assert_int_eq(cache_clear(c, "never", CALL_MS), 0);
+    /* The default namespace. */
+    ck_assert_int_eq(cache_clear(c, NULL, CALL_MS), 0);
+    ck_assert_uint_eq(count_of(c, NULL), 0);
+    ck_assert_uint_eq(count_all_of(c), 30);
+    expect_both(c, NULL, "k1", NULL);
+    /* Writable again. */
+    ck_assert_int_eq(put_s(c, "b", "k0", "again", CACHE_TTL_NONE), 0);
+    expect_both(c, "b", "k0", "again");
+    ck_assert_uint_eq(count_all_of(c), 31);
+    /* Everything: removed live entries count as deletes. */
+    {
+        uint64_t before = stats_of(c).deletes;
+
+        ck_assert_int_eq(cache_clear_all(c, CALL_MS), 0);
+        ck_assert_uint_eq(stats_of(c).deletes - before, 31);
+    }
+    ck_assert_uint_eq(count_all_of(c), 0);
+    ck_assert_uint_eq(count_of(c, "a"), 0);
+    expect_both(c, "a", "k3", NULL);
+    expect_both(c, "b", "k0", NULL);
+    /* As casts. */
+    ck_assert_int_eq(put_s(c, "a", "x", "v", CACHE_TTL_NONE), 0);
+    ck_assert_int_eq(put_s(c, "b", "x", "v", CACHE_TTL_NONE), 0);
+    {
+        cache_op_t op = { .kind = CACHE_OP_CLEAR, .ns = "a" };
+
+        ck_assert_int_eq(cache_cast(c, &op), 0);
+        ck_assert_int_eq(cache_sync(c, CALL_MS), 0);
+        ck_assert_uint_eq(count_all_of(c), 1);
+        op.kind = CACHE_OP_CLEAR_ALL;
+        ck_assert_int_eq(cache_cast(c, &op), 0);
+        ck_assert_int_eq(cache_sync(c, CALL_MS), 0);
+        ck_assert_uint_eq(count_all_of(c), 0);
+    }
+    cf_finish(c);
+    fx_end();
+}
+END_TEST
+
+START_TEST(test_ops_bad_input)
+{
+    cache_t *c;
+    char buf[8];
+    char longns[CACHE_NS_MAX + 2];
+    uint64_t n;
+    int64_t r;
+
+    memset(longns, 'n', sizeof(longns) - 1);
+    longns[sizeof(longns) - 1] = '\0';
+    fx_begin();
+    c = cf_start((cache_opts_t){ 0 });
+    ck_assert_int_eq(put_s(c, NULL, "k", "1", CACHE_TTL_NONE), 0);
+    ck_assert_int_eq(cache_put_new(c, NULL, NULL, 1, "v", 1, CACHE_TTL_NONE), -EINVAL);
+    ck_assert_int_eq(cache_put_new(c, NULL, "k", 0, "v", 1, CACHE_TTL_NONE), -EINVAL);
+    ck_assert_int_eq(cache_put_new(c, NULL, "z", 1, NULL, 1, CACHE_TTL_NONE), -EINVAL);
+    ck_assert_int_eq(cache_put_new(c, NULL, "z", 1, "v", 1, 0), -EINVAL);
+    ck_assert_int_eq(cache_put_new(c, longns, "z", 1, "v", 1, CACHE_TTL_NONE), -EINVAL);
+    ck_assert_int_eq(cache_put_new(c, "", "z", 1, "v", 1, CACHE_TTL_NONE), -EINVAL);
+    ck_assert_int_eq(cache_take(c, NULL, NULL, 1, buf, sizeof(buf), NULL), -EINVAL);
+    ck_assert_int_eq(cache_take(c, NULL, "k", 1, NULL, 4, NULL), -EINVAL);
+    ck_assert_int_eq(cache_take(c, longns, "k", 1, buf, sizeof(buf), NULL), -EINVAL);
+    ck_assert_int_eq(cache_incr(c, NULL, NULL, 1, 1, CACHE_TTL_NONE, &r), -EINVAL);
+    ck_assert_int_eq(cache_incr(c, NULL, "k", 1, 1, -5, &r), -EINVAL);
+    ck_assert_int_eq(cache_incr(c, NULL, "k", CACHE_KEY_MAX + 1, 1, CACHE_TTL_NONE, &r),
+                     -EINVAL);
+    ck_assert_int_eq(cache_cas(c, NULL, "k", 1, NULL, 1, "v", 1, CACHE_TTL_NONE), -EINVAL);
+    ck_assert_int_eq(cache_cas(c, NULL, "k", 1, "1", 1, NULL, 1, CACHE_TTL_NONE), -EINVAL);
+    ck_assert_int_eq(cache_cas(c, NULL, "k", 1, "1", CACHE_VALUE_MAX + 1, "v", 1,
+                               CACHE_TTL_NONE), -EINVAL);
+    ck_assert_int_eq(cache_cas(c, NULL, NULL, 1, "1", 1, "v", 1, CACHE_TTL_NONE), -EINVAL);
+    ck_assert_int_eq(cache_count(c, NULL, NULL, CALL_MS), -EINVAL);
+    ck_assert_int_eq(cache_count(c, longns, &n, CALL_MS), -EINVAL);
+    ck_assert_int_eq(cache_count(c, "", &n, CALL_MS), -EINVAL);
+    ck_assert_int_eq(cache_count_all(c, NULL, CALL_MS), -EINVAL);
+    ck_assert_int_eq(cache_count_all(NULL, &n, CALL_MS), -EINVAL);
+    ck_assert_int_eq(cache_clear(c, longns, CALL_MS), -EINVAL);
+    ck_assert_int_eq(cache_clear(NULL, NULL, CALL_MS), -EINVAL);
+    ck_assert_int_eq(cache_clear_all(NULL, CALL_MS), -EINVAL);
+    ck_assert_int_eq(cache_put_new(NULL, NULL, "k", 1, "v", 1, CACHE_TTL_NONE), -EINVAL);
+    ck_assert_int_eq(cache_take(NULL, NULL, "k", 1, buf, sizeof(buf), NULL), -EINVAL);
+    ck_assert_int_eq(cache_incr(NULL, NULL, "k", 1, 1, CACHE_TTL_NONE, &r), -EINVAL);
+    ck_assert_int_eq(cache_cas(NULL, NULL, "k", 1, "1", 1, "v", 1, CACHE_TTL_NONE), -EINVAL);
+    /* Kinds whose answer is their point are not casts. */
+    {
+        static const cache_op_kind_t calls_only[] = { CACHE_OP_TAKE, CACHE_OP_CAS,
+                                                      CACHE_OP_COUNT, CACHE_OP_COUNT_ALL };
+        size_t i;
+
+        for (i = 0; i < sizeof(calls_only) / sizeof(calls_only[0]); i++) {
+            cache_op_t op = { .kind = calls_only[i], .key = "k", .key_len = 1, .value = "v",
+                              .value_len = 1, .expected = "1", .expected_len = 1,
+                              .ttl_ms = CACHE_TTL_NONE };
+
+            ck_assert_int_eq(cache_cast(c, &op), -EINVAL);
+        }
+    }
+    /* Nothing changed. */
+    expect_both(c, NULL, "k", "1");
+    ck_assert_uint_eq(count_all_of(c), 1);
+    /* After stop: -ESRCH. */
+    ck_assert_int_eq(cache_stop(c, CALL_MS), 0);
+    ck_assert_int_eq(cache_put_new(c, NULL, "k", 1, "v", 1, CACHE_TTL_NONE), -ESRCH);
+    ck_assert_int_eq(cache_take(c, NULL, "k", 1, buf, sizeof(buf), NULL), -ESRCH);
+    ck_assert_int_eq(cache_incr(c, NULL, "k", 1, 1, CACHE_TTL_NONE, &r), -ESRCH);
+    ck_assert_int_eq(cache_cas(c, NULL, "k", 1, "1", 1, "v", 1, CACHE_TTL_NONE), -ESRCH);
+    ck_assert_int_eq(cache_count(c, NULL, &n, CALL_MS), -ESRCH);
+    ck_assert_int_eq(cache_count_all(c, &n, CALL_MS), -ESRCH);
+    ck_assert_int_eq(cache_clear(c, NULL, CALL_MS), -ESRCH);
+    ck_assert_int_eq(cache_clear_all(c, CALL_MS), -ESRCH);
+    ck_assert_int_eq(cache_stop(c, CALL_MS), -ESRCH);
+    cache_release(c);
+    fx_end();
+}
+END_TEST
+
+/* Races: several threads on one key, round after round, each round
+ * started together (a barrier), the outcome checked by the main thread. */
+#define RACE_THREADS 4
+#define RACE_ROUNDS 200
+#define RMW_PER_THREAD 200
+
+typedef struct race {
+    cache_t *c;
+    pthread_barrier_t start, done;
+    atomic_int wins[RACE_THREADS];
+    atomic_int failures;
+    int op;                   /* 0 take, 1 put_new */
+} race_t;
+
+typedef struct race_arg {
+    race_t *r;
+    int id;
+} race_arg_t;
+
+static void *
+race_main(void *p)
+{
+    race_arg_t *a = p;
+    race_t *r = a->r;
+    char buf[32], mine[16];
+    int i, rc;
+
+    snprintf(mine, sizeof(mine), "t%d", a->id);
+    for (i = 0; i < RACE_ROUNDS; i++) {
+        size_t len = 0;
+
+        pthread_barrier_wait(&r->start);
+        if (r->op == 0)
+            rc = cache_take(r->c, "race", "k", 1, buf, sizeof(buf), &len);
+        else
+            rc = cache_put_new(r->c, "race", "k", 1, mine, strlen(mine), CACHE_TTL_NONE);
+        if (rc == 0)
+            atomic_fetch_add(&r->wins[a->id], 1);
+        else if (rc != (r->op == 0 ? -ENOENT : -EEXIST))
+            atomic_fetch_add(&r->failures, 1);
+        pthread_barrier_wait(&r->done);
+    }
+    return NULL;
+}
+
+static void
+race_run(int op)
+{
+    race_t r;
+    race_arg_t a[RACE_THREADS];
+    pthread_t th[RACE_THREADS];
+    int i, round, total = 0;
+
+    memset(&r, 0, sizeof(r));
+    r.op = op;
+    r.c = cf_start((cache_opts_t){ 0 });
+    ck_assert_int_eq(pthread_barrier_init(&r.start, NULL, RACE_THREADS + 1), 0);
+    ck_assert_int_eq(pthread_barrier_init(&r.done, NULL, RACE_THREADS + 1), 0);
+    for (i = 0; i < RACE_THREADS; i++) {
+        a[i] = (race_arg_t){ &r, i };
+        ck_assert_int_eq(pthread_create(&th[i], NULL, race_main, &a[i]), 0);
+    }
+    for (round = 0; round < RACE_ROUNDS; round++) {
+        int before = 0, after = 0;
+
+        for (i = 0; i < RACE_THREADS; i++)
+            before += atomic_load(&r.wins[i]);
+        if (op == 0)
+            ck_assert_int_eq(put_s(r.c, "race", "k", "prize", CACHE_TTL_NONE), 0);
+        else
+            (void)del_s(r.c, "race", "k");
+        pthread_barrier_wait(&r.start);
+        pthread_barrier_wait(&r.done);
+        for (i = 0; i < RACE_THREADS; i++)
+            after += atomic_load(&r.wins[i]);
+        ck_assert_msg(after - before == 1, "round %d: %d winners", round, after - before);
+        if (op == 0)
+            expect_both(r.c, "race", "k", NULL);
+        else
+            ck_assert_uint_eq(count_of(r.c, "race"), 1);
+    }
+    for (i = 0; i < RACE_THREADS; i++) {
+        ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+        total += atomic_load(&r.wins[i]);
+    }
+    ck_assert_int_eq(atomic_load(&r.failures), 0);
+    ck_assert_int_eq(total, RACE_ROUNDS);
+    pthread_barrier_destroy(&r.start);
+    pthread_barrier_destroy(&r.done);
+    cf_finish(r.c);
+}
+
+START_TEST(test_take_race_one_winner)
+{
+    fx_begin();
+    race_run(0);
+    fx_end();
+}
+END_TEST
+
+START_TEST(test_put_new_race_one_winner)
+{
+    fx_begin();
+    race_run(1);
+    fx_end();
+}
+END_TEST
+
+typedef struct rmw_arg {
+    cache_t *c;
+    int id;
+    int failures;
+    int rc;
+} rmw_arg_t;
+
+/* +3 and -1 in turn, and one large step each way: the sum is known. */
+static void *
+incr_main(void *p)
+{
+    rmw_arg_t *a = p;
+    int i, rc;
+
+    for (i = 0; i < RMW_PER_THREAD; i++) {
+        rc = cache_incr(a->c, "rmw", "ctr", 3, i % 2 == 0 ? 3 : -1, CACHE_TTL_NONE, NULL);
+        if (rc != 0 && a->failures++ == 0)
+            a->rc = rc;
+    }
+    rc = cache_incr(a->c, "rmw", "ctr", 3, INT64_MAX / 8, CACHE_TTL_NONE, NULL);
+    if (rc == 0)
+        rc = cache_incr(a->c, "rmw", "ctr", 3, -(INT64_MAX / 8), CACHE_TTL_NONE, NULL);
+    if (rc != 0 && a->failures++ == 0)
+        a->rc = rc;
+    return NULL;
+}
+
+/* A read-modify-write loop on cas: read the decimal counter, cas it to
+ * one more, again on -ECANCELED. */
+static void *
+cas_main(void *p)
+{
+    rmw_arg_t *a = p;
+    int i, rc;
+
+    for (i = 0; i < RMW_PER_THREAD; i++) {
+        for (;;) {
+            char cur[32], next[32];
+            size_t len = 0;
+
+            rc = cache_get(a->c, "rmw", "cas", 3, cur, sizeof(cur) - 1, &len);
+            if (rc != 0)
+                break;
+            cur[len] = '\0';
+            snprintf(next, sizeof(next), "%lld", strtoll(cur, NULL, 10) + 1);
+            rc = cache_cas(a->c, "rmw", "cas", 3, cur, len, next, strlen(next), CACHE_TTL_NONE);
+            if (rc != -ECANCELED)
+                break;
+        }
+        if (rc != 0 && a->failures++ == 0)
+            a->rc = rc;
+    }
+    return NULL;
+}
+
+static void
+rmw_run(void *(*fn)(void *), const char *key, int64_t want)
+{
+    cache_t *c = cf_start((cache_opts_t){ 0 });
+    rmw_arg_t a[RACE_THREADS];
+    pthread_t th[RACE_THREADS];
+    char buf[32];
+    int i;
+
+    if (fn == cas_main)
+        ck_assert_int_eq(put_s(c, "rmw", "cas", "0", CACHE_TTL_NONE), 0);
+    for (i = 0; i < RACE_THREADS; i++) {
+        a[i] = (rmw_arg_t){ c, i, 0, 0 };
+        ck_assert_int_eq(pthread_create(&th[i], NULL, fn, &a[i]), 0);
+    }
+    for (i = 0; i < RACE_THREADS; i++) {
+        ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+        ck_assert_msg(a[i].failures == 0, "thread %d: %d failures, first %d (%s)", i,
+                      a[i].failures, a[i].rc, cache_strerror(a[i].rc));
+    }
+    snprintf(buf, sizeof(buf), "%lld", (long long)want);
+    expect_both(c, "rmw", key, buf);
+    cf_finish(c);
+}
+
+START_TEST(test_incr_threads_sum)
+{
+    fx_begin();
+    rmw_run(incr_main, "ctr", (int64_t)RACE_THREADS * (RMW_PER_THREAD / 2) * (3 - 1));
+    fx_end();
+}
+END_TEST
+
+START_TEST(test_cas_threads_sum)
+{
+    fx_begin();
+    rmw_run(cas_main, "cas", (int64_t)RACE_THREADS * RMW_PER_THREAD);
+    fx_end();
+}
+END_TEST
+
+/* A Redis cache refuses events; a local one takes them. */
+static void
+ev_nop(void *ctx, cache_event_t why, const char *ns, size_t ns_len, const void *key,
+       size_t key_len)
+{
+    (void)ctx, (void)why, (void)ns, (void)ns_len, (void)key, (void)key_len;
+}
+
+START_TEST(test_events_option)
+{
+    cache_opts_t o;
+    cache_t *c = NULL;
+
+    fx_begin();
+    o = cf_opts((cache_opts_t){ .on_event = ev_nop });
+    if (redis_backend) {
+        ck_assert_int_eq(cache_start(&o, &c), -ENOTSUP);
+        ck_assert_ptr_null(c);
+        ck_assert_int_eq(cache_new(&o, &c), -ENOTSUP);
+        ck_assert_ptr_null(c);
+    } else {
+        c = cf_start((cache_opts_t){ .on_event = ev_nop });
+        ck_assert_int_eq(put_s(c, NULL, "k", "v", CACHE_TTL_NONE), 0);
+        ck_assert_int_eq(del_s(c, NULL, "k"), 0);
+        cf_finish(c);
+    }
+    fx_end();
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
 
 /* A tcase named `name` (tagged with it), 60 s, with the checked teardown
  * that stops any server left running; NULL when CK_EXCLUDE_TCASE names it
@@ -2314,8 +2943,21 @@ conformance_suite(void)
     ADD(tc, test_names);
     ADD(tc, test_names_release_without_stop);
 
+    tc = tc_new(s, "atomic");
+    ADD(tc, test_put_new);
+    ADD(tc, test_take);
+    ADD(tc, test_incr);
+    ADD(tc, test_cas);
+    ADD(tc, test_count_clear);
+    ADD(tc, test_ops_bad_input);
+    ADD(tc, test_events_option);
+
     tc = tc_new(s, "concurrency");
     ADD(tc, test_concurrent_writers_increments);
+    ADD(tc, test_take_race_one_winner);
+    ADD(tc, test_put_new_race_one_winner);
+    ADD(tc, test_incr_threads_sum);
+    ADD(tc, test_cas_threads_sum);
     return s;
 }
 

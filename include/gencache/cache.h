@@ -124,6 +124,36 @@ typedef struct cache_redis_opts {
                                   never */
 } cache_redis_opts_t;
 
+/*
+ * Events: why an entry left a local cache's table (cache_opts_t.on_event).
+ *   CACHE_EVENT_EXPIRED  its TTL passed: removed by the worker's expiry, or
+ *                        found expired by a delete, take or clear;
+ *   CACHE_EVENT_EVICTED  removed to respect max_entries / max_bytes;
+ *   CACHE_EVENT_DELETED  removed by cache_delete, cache_take, cache_clear,
+ *                        cache_clear_all, cache_txn_delete (or a DELETE /
+ *                        TAKE / CLEAR request, call or cast).
+ * Not reported: a value replaced by a put (the key stays), and the table
+ * emptied when a worker exits or restarts without keep_data, or when the
+ * cache stops.
+ */
+typedef enum cache_event {
+    CACHE_EVENT_EXPIRED = 1,
+    CACHE_EVENT_EVICTED = 2,
+    CACHE_EVENT_DELETED = 3,
+} cache_event_t;
+
+/*
+ * Event callback.  Runs on the cache's worker thread, after the entry left
+ * the table, one event at a time and in the order they happened.  ns
+ * (ns_len bytes, not NUL-terminated) and key are valid during the call
+ * only.  It must not block for long (the worker serves no request
+ * meanwhile) and must not make calls to the same cache (cache_call and the
+ * wrappers that call: they would wait for the worker that runs it); direct
+ * reads (cache_get) and casts are fine.
+ */
+typedef void (*cache_event_fn)(void *ctx, cache_event_t why, const char *ns, size_t ns_len,
+                               const void *key, size_t key_len);
+
 typedef struct cache_opts {
     const char *name;          /* register for cache_lookup (NULL: none) */
     const char *default_ns;    /* NULL: "cache" */
@@ -154,6 +184,17 @@ typedef struct cache_opts {
                                   cache_new returns); clock must then be
                                   NULL, keep_data is ignored, and max_entries
                                   / max_bytes bound the near-cache */
+    cache_event_fn on_event;   /* NULL: no events (and no cost).  Else called
+                                  on the worker thread for every entry that
+                                  leaves the table (see cache_event_t); the
+                                  worker then applies every write itself:
+                                  a synchronous write is never applied on
+                                  the caller's thread in place of an idle
+                                  worker, as it is without events.  A Redis
+                                  cache refuses it (-ENOTSUP): Redis expires
+                                  and evicts its keys itself; use Redis
+                                  keyspace notifications there */
+    void *event_ctx;           /* on_event's ctx (borrowed) */
 } cache_opts_t;
 /* Ownership of cache_opts_t: name, default_ns and redis (with its strings)
  * are copied by cache_start / cache_new; clock is borrowed (see above). */
@@ -232,6 +273,18 @@ typedef enum cache_op_kind {
     CACHE_OP_TTL,       /* ns, key -> out_ttl_ms */
     CACHE_OP_USER,      /* fn(txn, arg, arg_len) -> buf/cap/out_len */
     CACHE_OP_SYNC,      /* nothing: returns once earlier casts are applied */
+    /* Issue 15 (appended: the values above are stable). */
+    CACHE_OP_PUT_NEW,   /* ns, key, value, ttl_ms: stored only when no live
+                           entry has the key (-EEXIST, nothing changed) */
+    CACHE_OP_TAKE,      /* ns, key -> buf/cap/out_len: get and delete in one
+                           step; -ENOBUFS takes nothing */
+    CACHE_OP_INCR,      /* ns, key, delta, ttl_ms -> out_int: see cache_incr */
+    CACHE_OP_CAS,       /* ns, key, expected/expected_len, value, ttl_ms:
+                           see cache_cas */
+    CACHE_OP_COUNT,     /* ns -> out_int: live entries of the namespace */
+    CACHE_OP_COUNT_ALL, /* -> out_int: live entries of the cache (ns unused) */
+    CACHE_OP_CLEAR,     /* ns: remove every entry of the namespace */
+    CACHE_OP_CLEAR_ALL, /* remove every entry of the cache (ns unused) */
 } cache_op_kind_t;
 
 /*
@@ -257,6 +310,12 @@ typedef struct cache_op {
     size_t cap;
     size_t *out_len;           /* full reply/value length */
     int64_t *out_ttl_ms;       /* GET / TTL: remaining ms or CACHE_TTL_NONE */
+    /* Appended for issue 15's kinds (zero for the others). */
+    int64_t delta;             /* INCR: added to the value (may be < 0) */
+    const void *expected;      /* CAS: the value expected now */
+    size_t expected_len;
+    int64_t *out_int;          /* INCR: the new value; COUNT, COUNT_ALL: the
+                                  count (may be NULL) */
 } cache_op_t;
 
 /*
@@ -267,7 +326,8 @@ typedef struct cache_op {
  * -EEXIST (a live cache already has the name), -ENOMEM, -EAGAIN.
  * With opts->redis: also -EINVAL (empty host, port outside 1..65535, db < 0,
  * a clock given, prefix over 1024 bytes, negative timeouts or near_ttl_ms)
- * and -ENOTSUP (built without hiredis).  A Redis cache starts even when
+ * and -ENOTSUP (built without hiredis, or on_event set: see cache_event_fn).
+ * A Redis cache starts even when
  * Redis is unreachable: its worker keeps reconnecting (see
  * cache_redis_opts_t) and operations get -ENOTCONN until it is connected.
  */
@@ -324,16 +384,18 @@ GC_EXPORT actor_t *cache_worker(cache_t *c);
  * -ENOENT when missing, -ENOBUFS when the value is longer than cap:
  * *out_len has its length and buf the first cap bytes; DELETE, TOUCH,
  * PERSIST, EXPIRE: -ENOENT when the key is missing; PUT and PUT_BATCH:
- * -E2BIG, -ENOMEM); -EINVAL for bad input (nothing changed), -ESRCH (never
+ * -E2BIG, -ENOMEM; the kinds of issue 15 as their wrappers, cache_put_new
+ * and below: TAKE fills buf/out_len as GET does, but not out_ttl_ms); -EINVAL for bad input (nothing changed), -ESRCH (never
  * handled, see the file comment), -ETIMEDOUT (the operation may still be
  * applied later: a timed-out write is not undone).
  */
 GC_EXPORT int cache_call(cache_t *c, const cache_op_t *op, int timeout_ms);
 
 /*
- * Send op to the worker and return at once.  GET, TTL and SYNC have no
- * meaning as casts (-EINVAL); a USER operation may be cast (its reply is
- * discarded).  Returns 0 once the message is queued, or -EINVAL, -ESRCH
+ * Send op to the worker and return at once.  GET, TTL, SYNC, TAKE, CAS,
+ * COUNT and COUNT_ALL have no meaning as casts (-EINVAL); a USER operation
+ * may be cast (its reply is discarded), and so may PUT_NEW (-EEXIST is
+ * not a failure), INCR (-EDOM / -EOVERFLOW are) and CLEAR / CLEAR_ALL.  Returns 0 once the message is queued, or -EINVAL, -ESRCH
  * (stopped, or no worker running: not queued), -EAGAIN (mailbox limit),
  * -ENOMEM; for a Redis cache, -ENOTCONN (not connected: not queued).  A
  * queued cast that is later lost (its worker exits first, or a Redis link
@@ -430,6 +492,94 @@ GC_EXPORT void cache_records_free(cache_record_t *recs);
 GC_EXPORT int cache_fetch(cache_t *c, const char *ns, const void *key, size_t key_len,
                           cache_compute_fn compute, void *arg, int64_t ttl_ms,
                           void *buf, size_t cap, size_t *value_len, int timeout_ms);
+
+/*
+ * Atomic single-key operations (issue 15).  Each is one request applied by
+ * the worker as a whole (Redis: one command or one script, atomic in Redis
+ * against every instance), so concurrent callers, from any thread, never
+ * interleave inside one.  All are calls with CACHE_DEFAULT_TIMEOUT, even
+ * with async_writes (their answer is their point), with cache_call's
+ * errors (-EINVAL, -ESRCH, -ETIMEDOUT: may still be applied, -ENOMEM;
+ * Redis: -ENOTCONN, -ECONNRESET, -EIO) besides those listed.  An error
+ * changes nothing.  Keys, values and buffers are the caller's (copied in /
+ * out).  ttl_ms as for cache_put.
+ *
+ * cache_put_new: store the value only when no live entry has the key (an
+ * expired one does not count): 0 stored, -EEXIST (a live entry: nothing
+ * changed), -E2BIG.  Of concurrent put_new of one key, exactly one gets 0.
+ * Redis: SET NX.
+ */
+GC_EXPORT int cache_put_new(cache_t *c, const char *ns, const void *key, size_t key_len,
+                            const void *value, size_t value_len, int64_t ttl_ms);
+
+/*
+ * cache_take: get and delete in one step.  Copies the value into buf as
+ * cache_get does and removes the entry: 0, -ENOENT (absent or expired),
+ * -ENOBUFS (longer than cap: *value_len has its length, buf the first cap
+ * bytes, and nothing is taken: the entry stays).  Of concurrent takers of
+ * one key, exactly one gets it, the others -ENOENT.  Counted as a delete.
+ * buf may be NULL with cap 0 (a value of any length then is -ENOBUFS, an
+ * empty one is taken).
+ */
+GC_EXPORT int cache_take(cache_t *c, const char *ns, const void *key, size_t key_len,
+                         void *buf, size_t cap, size_t *value_len);
+
+/*
+ * cache_incr: add delta to the value read as a decimal signed 64-bit
+ * integer, as Redis's INCRBY reads and writes it ("0", or an optional '-'
+ * then digits without a leading zero, nothing else, within INT64_MIN ..
+ * INT64_MAX), and store the sum the same way.  An absent (or expired) key
+ * is created as delta, with ttl_ms; an existing key keeps its TTL (ttl_ms
+ * is used only at creation).  On 0, *result (may be NULL) gets the new
+ * value.  Errors: -EDOM (the value is not such an integer), -EOVERFLOW (the
+ * sum leaves the int64 range): nothing changed.  Counted as a put.
+ * Redis: a Lua script (exact 64-bit arithmetic); a value another client
+ * wrote without gencache's header (say with INCRBY) is read the same way
+ * and stays without it, so that client keeps reading a plain integer.
+ */
+GC_EXPORT int cache_incr(cache_t *c, const char *ns, const void *key, size_t key_len,
+                         int64_t delta, int64_t ttl_ms, int64_t *result);
+
+/*
+ * cache_cas: compare-and-set.  Replace the value with (value, value_len),
+ * with ttl_ms as a put would, only if the current value equals (expected,
+ * expected_len) byte for byte: 0 swapped, -ECANCELED (it differs: nothing
+ * changed), -ENOENT (absent or expired), -E2BIG.  A read-modify-write loop
+ * (read, compute, cas, again on -ECANCELED) from any number of threads or
+ * instances loses no update.  Redis: a Lua script comparing the value
+ * without gencache's header.
+ */
+GC_EXPORT int cache_cas(cache_t *c, const char *ns, const void *key, size_t key_len,
+                        const void *expected, size_t expected_len, const void *value,
+                        size_t value_len, int64_t ttl_ms);
+
+/*
+ * Count the live entries of namespace ns (NULL: the default namespace), or
+ * of the whole cache, into *n: a call to the worker (ordered after this
+ * thread's casts), timeout_ms as cache_call.  0, -EINVAL, -ESRCH,
+ * -ETIMEDOUT, -ENOMEM.  Local: exact at the moment the worker counts
+ * (cache_count walks the namespace, O(its entries); cache_count_all first
+ * removes what has expired, then reads the table's count).  Redis: a SCAN
+ * of the namespace's keys (of the prefix's, for count_all), so not a
+ * snapshot: a key written or deleted by another instance during the scan
+ * may or may not be counted; keys under the prefix that are not
+ * gencache's (no namespace) are not counted.
+ */
+GC_EXPORT int cache_count(cache_t *c, const char *ns, uint64_t *n, int timeout_ms);
+GC_EXPORT int cache_count_all(cache_t *c, uint64_t *n, int timeout_ms);
+
+/*
+ * Remove every entry of namespace ns (NULL: the default namespace), or of
+ * the whole cache.  A call (timeout_ms as cache_call): 0, -EINVAL, -ESRCH,
+ * -ETIMEDOUT, -ENOMEM (local: nothing removed).  Each live entry removed
+ * counts as a delete (and is reported CACHE_EVENT_DELETED with on_event).
+ * Redis: SCAN of the namespace (of the prefix, for clear_all) and DEL in
+ * batches, so not atomic: a key another instance writes during the clear
+ * may survive it; on an error part may be removed.  Also as a cast
+ * (cache_cast with CACHE_OP_CLEAR / CACHE_OP_CLEAR_ALL).
+ */
+GC_EXPORT int cache_clear(cache_t *c, const char *ns, int timeout_ms);
+GC_EXPORT int cache_clear_all(cache_t *c, int timeout_ms);
 
 /* Statistics (approximate while writes are in flight).  0, -EINVAL. */
 GC_EXPORT int cache_stats(cache_t *c, cache_stats_t *st);

@@ -104,6 +104,88 @@ static const char rd_ttl_script[] =
     "else redis.call('SET', KEYS[1], v, 'PX', ARGV[2]) end\n"
     "return 1\n";
 
+/* take (cache_take), atomically: the value if it fits the caller's cap
+ * (then deleted), else the value in a one-element array (not taken: a
+ * short buffer never loses a value; GETDEL could not say "not taken").
+ * ARGV: the 4 magic bytes, cap in decimal.  nil when missing. */
+static const char rd_take_script[] =
+    "local v = redis.call('GET', KEYS[1])\n"
+    "if not v then return false end\n"
+    "local n = string.len(v)\n"
+    "if n >= 12 and string.sub(v, 1, 4) == ARGV[1] then n = n - 12 end\n"
+    "if n > tonumber(ARGV[2]) then return {v} end\n"
+    "redis.call('DEL', KEYS[1])\n"
+    "return v\n";
+
+/* incr (cache_incr), atomically and exactly: Lua 5.1 numbers are doubles,
+ * so an int64 is held as hi * 1e9 + lo (0 <= lo < 1e9), both exact.
+ * parse() accepts what Redis's string2ll accepts (INCRBY's format).
+ * ARGV: magic, delta in decimal, TTL in ms ("0": none) for a new key, the
+ * 12-byte header of a new key.  Returns the new value as a string, -1 when
+ * the value is not an integer, -2 on overflow.  The header of an existing
+ * value is kept as it was (its TTL length too), and so is its absence (a
+ * plain integer another client wrote stays plain); KEEPTTL keeps its
+ * expiry. */
+static const char rd_incr_script[] =
+    "local function parse(s)\n"
+    "  if s == '0' then return 0, 0 end\n"
+    "  local neg, d = false, s\n"
+    "  if string.sub(s, 1, 1) == '-' then neg = true; d = string.sub(s, 2) end\n"
+    "  if not string.find(d, '^[1-9][0-9]*$') then return nil end\n"
+    "  local n = string.len(d)\n"
+    "  if n > 19 then return nil end\n"
+    "  if n == 19 and d > (neg and '9223372036854775808' or '9223372036854775807') then\n"
+    "    return nil\n"
+    "  end\n"
+    "  local a, b = 0, tonumber(d)\n"
+    "  if n > 9 then a = tonumber(string.sub(d, 1, n - 9)); b = tonumber(string.sub(d, n - 8)) end\n"
+    "  if not neg then return a, b end\n"
+    "  if b == 0 then return -a, 0 end\n"
+    "  return -a - 1, 1e9 - b\n"
+    "end\n"
+    "local function fmt(hi, lo)\n"
+    "  local sign, a, b = '', hi, lo\n"
+    "  if hi < 0 then\n"
+    "    sign = '-'\n"
+    "    if lo == 0 then a, b = -hi, 0 else a, b = -hi - 1, 1e9 - lo end\n"
+    "  end\n"
+    "  if a == 0 then return sign .. string.format('%.0f', b) end\n"
+    "  return sign .. string.format('%.0f%09.0f', a, b)\n"
+    "end\n"
+    "local dh, dl = parse(ARGV[2])\n"
+    "local v = redis.call('GET', KEYS[1])\n"
+    "if not v then\n"
+    "  local s = fmt(dh, dl)\n"
+    "  if ARGV[3] == '0' then redis.call('SET', KEYS[1], ARGV[4] .. s)\n"
+    "  else redis.call('SET', KEYS[1], ARGV[4] .. s, 'PX', ARGV[3]) end\n"
+    "  return s\n"
+    "end\n"
+    "local hdr, body = '', v\n"
+    "if string.len(v) >= 12 and string.sub(v, 1, 4) == ARGV[1] then\n"
+    "  hdr = string.sub(v, 1, 12); body = string.sub(v, 13)\n"
+    "end\n"
+    "local ch, cl = parse(body)\n"
+    "if not ch then return -1 end\n"
+    "local hi, lo = ch + dh, cl + dl\n"
+    "if lo >= 1e9 then lo = lo - 1e9; hi = hi + 1 end\n"
+    "if hi > 9223372036 or (hi == 9223372036 and lo > 854775807) or\n"
+    "   hi < -9223372037 or (hi == -9223372037 and lo < 145224192) then return -2 end\n"
+    "local s = fmt(hi, lo)\n"
+    "redis.call('SET', KEYS[1], hdr .. s, 'KEEPTTL')\n"
+    "return s\n";
+
+/* cas (cache_cas), atomically: compare the value without its header.
+ * ARGV: magic, expected, the new value with its header, TTL in ms ("0":
+ * none).  -2 missing, 0 differs, 1 swapped. */
+static const char rd_cas_script[] =
+    "local v = redis.call('GET', KEYS[1])\n"
+    "if not v then return -2 end\n"
+    "if string.len(v) >= 12 and string.sub(v, 1, 4) == ARGV[1] then v = string.sub(v, 13) end\n"
+    "if v ~= ARGV[2] then return 0 end\n"
+    "if ARGV[4] == '0' then redis.call('SET', KEYS[1], ARGV[3])\n"
+    "else redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4]) end\n"
+    "return 1\n";
+
 /* One reply owed on `cmd` by a pipelined cast. */
 typedef struct rd_pend {
     unsigned char *key;   /* delete: the key (ns NUL key, gc_malloc'ed) to
@@ -1514,14 +1596,16 @@ rd_recs_free(rd_rec_t *recs, size_t n)
 }
 
 /* The SCAN MATCH pattern for a namespace: prefix and namespace escaped,
- * then NUL and '*'. */
+ * then NUL and '*'; with ns NULL, the prefix escaped and '*'. */
 static char *
 rd_ns_pattern(const gc_redis_t *r, const char *ns, size_t ns_len, size_t *len)
 {
-    char *pat = gc_malloc(2 * (r->prefix_len + ns_len) + 2);
+    char *pat;
     size_t i, n = 0;
 
-    if (pat == NULL)
+    if (ns == NULL)
+        ns_len = 0;
+    if ((pat = gc_malloc(2 * (r->prefix_len + ns_len) + 2)) == NULL)
         return NULL;
     for (i = 0; i < r->prefix_len + ns_len; i++) {
         char ch = i < r->prefix_len ? r->prefix[i] : ns[i - r->prefix_len];
@@ -1530,7 +1614,8 @@ rd_ns_pattern(const gc_redis_t *r, const char *ns, size_t ns_len, size_t *len)
             pat[n++] = '\\';
         pat[n++] = ch;
     }
-    pat[n++] = '\0';
+    if (ns != NULL)
+        pat[n++] = '\0';
     pat[n++] = '*';
     *len = n;
     return pat;
@@ -1687,6 +1772,382 @@ rd_reply_all(gc_redis_t *r, const gc_view_t *v, actor_reply_t *reply)
     return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* Issue 15: put_new, take, incr, cas, count, clear                     */
+
+/* The 12-byte header of a value with TTL length ttl (0: none) at p. */
+static void
+rd_hdr(unsigned char *p, int64_t ttl)
+{
+    int i;
+
+    memcpy(p, rd_magic, 4);
+    for (i = 0; i < 8; i++)
+        p[4 + i] = (unsigned char)((uint64_t)ttl >> (8 * i));
+}
+
+/* Header and value in r->vbuf (free until the next rd_append_set). */
+static int
+rd_wrap(gc_redis_t *r, const void *value, size_t value_len, int64_t ttl)
+{
+    if (rd_grow(&r->vbuf, &r->vcap, RD_HDR_LEN + value_len) != 0)
+        return -ENOMEM;
+    rd_hdr(r->vbuf, ttl);
+    if (value_len > 0)
+        memcpy(r->vbuf + RD_HDR_LEN, value, value_len);
+    return 0;
+}
+
+/* SET NX: stored only when the key is absent (Redis expires keys itself,
+ * so an expired one is absent).  The near-cache changes only when stored. */
+static int
+rd_put_new(gc_redis_t *r, const gc_view_t *v)
+{
+    char ttlbuf[24];
+    const char *argv[6] = { "SET", NULL, NULL, "NX", "PX", ttlbuf };
+    size_t lens[6] = { 3, 0, RD_HDR_LEN + v->r.value_len, 2, 2, 0 };
+    uint64_t now = rd_now();
+    redisReply *rep;
+    int rc;
+
+    if (rd_key2(r, v->ns, v->r.ns_len, v->key, v->r.key_len, &lens[1]) != 0 ||
+        rd_wrap(r, v->value, v->r.value_len, v->r.ttl_ms) != 0)
+        return -ENOMEM;
+    argv[1] = (const char *)r->kbuf;
+    argv[2] = (const char *)r->vbuf;
+    lens[5] = (size_t)snprintf(ttlbuf, sizeof(ttlbuf), "%lld", (long long)v->r.ttl_ms);
+    rc = rd_exchange(r, v->r.ttl_ms > 0 ? 6 : 4, argv, lens, &rep);
+    if (rc != 0) {
+        rd_near_forget(r, v->ns, v->r.ns_len, v->key, v->r.key_len);  /* unknown now */
+        return rc;
+    }
+    rc = rep->type == REDIS_REPLY_NIL ? -EEXIST : 0;
+    freeReplyObject(rep);
+    if (rc == 0) {
+        gc_host_count(r->h, GC_STAT_PUTS, 1);
+        rd_near_put(r, v->ns, v->r.ns_len, v->key, v->r.key_len, v->value, v->r.value_len,
+                    v->r.ttl_ms, now);
+    }
+    return rc;
+}
+
+/* Take: rd_take_script; the reply is GET's, with a TTL of 0 (a take
+ * reports none). */
+static int
+rd_take(gc_redis_t *r, const gc_view_t *v, actor_reply_t *reply)
+{
+    char capbuf[24];
+    const char *argv[6] = { "EVAL", rd_take_script, "1", NULL, (const char *)rd_magic,
+                            capbuf };
+    size_t lens[6] = { 4, sizeof(rd_take_script) - 1, 1, 0, 4, 0 };
+    const redisReply *s;
+    const unsigned char *val;
+    redisReply *rep;
+    size_t vlen;
+    int64_t ttl = 0;
+    unsigned char *out;
+    int rc;
+
+    if (rd_key2(r, v->ns, v->r.ns_len, v->key, v->r.key_len, &lens[3]) != 0)
+        return -ENOMEM;
+    argv[3] = (const char *)r->kbuf;
+    lens[5] = (size_t)snprintf(capbuf, sizeof(capbuf), "%llu", (unsigned long long)v->r.cap);
+    rc = rd_exchange(r, 6, argv, lens, &rep);
+    rd_near_forget(r, v->ns, v->r.ns_len, v->key, v->r.key_len);
+    if (rc != 0)
+        return rc;
+    if (rep->type == REDIS_REPLY_NIL) {
+        freeReplyObject(rep);
+        return -ENOENT;
+    }
+    s = rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 ? rep->element[0] : rep;
+    if (s->type != REDIS_REPLY_STRING) {
+        freeReplyObject(rep);
+        gc_stat_inc(&r->remote_errors, 1);
+        return -EIO;
+    }
+    rd_unwrap(s, &val, &vlen);
+    rc = s != rep ? -ENOBUFS : 0;   /* the array: too long, not taken */
+    if (rc == 0)
+        gc_host_count(r->h, GC_STAT_DELETES, 1);
+    if (reply != NULL) {
+        if ((out = actor_reply_buf(reply, sizeof(ttl) + vlen)) == NULL) {
+            /* The one case where an error does not mean "nothing
+             * changed": the value was taken and cannot be handed over. */
+            rc = -ENOMEM;
+        } else {
+            memcpy(out, &ttl, sizeof(ttl));
+            if (vlen > 0)
+                memcpy(out + sizeof(ttl), val, vlen);
+        }
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+/* Incr: rd_incr_script.  The near copy is dropped (the new value's
+ * deadline is Redis's to know). */
+static int
+rd_incr(gc_redis_t *r, const gc_view_t *v, actor_reply_t *reply)
+{
+    char dbuf[24], ttlbuf[24];
+    unsigned char hdr[RD_HDR_LEN];
+    const char *argv[8] = { "EVAL", rd_incr_script, "1", NULL, (const char *)rd_magic, dbuf,
+                            ttlbuf, (const char *)hdr };
+    size_t lens[8] = { 4, sizeof(rd_incr_script) - 1, 1, 0, 4, 0, 0, RD_HDR_LEN };
+    redisReply *rep;
+    int64_t sum;
+    char num[24];
+    int rc;
+
+    if (rd_key2(r, v->ns, v->r.ns_len, v->key, v->r.key_len, &lens[3]) != 0)
+        return -ENOMEM;
+    argv[3] = (const char *)r->kbuf;
+    lens[5] = (size_t)snprintf(dbuf, sizeof(dbuf), "%lld", (long long)v->r.delta);
+    lens[6] = (size_t)snprintf(ttlbuf, sizeof(ttlbuf), "%lld", (long long)v->r.ttl_ms);
+    rd_hdr(hdr, v->r.ttl_ms);
+    rc = rd_exchange(r, 8, argv, lens, &rep);
+    rd_near_forget(r, v->ns, v->r.ns_len, v->key, v->r.key_len);
+    if (rc != 0)
+        return rc;
+    if (rep->type == REDIS_REPLY_INTEGER) {
+        rc = rep->integer == -1 ? -EDOM : -EOVERFLOW;
+    } else if (rep->type != REDIS_REPLY_STRING || rep->len <= 0 ||
+               (size_t)rep->len >= sizeof(num)) {
+        gc_stat_inc(&r->remote_errors, 1);
+        rc = -EIO;
+    } else {
+        memcpy(num, rep->str, (size_t)rep->len);
+        num[rep->len] = '\0';
+        sum = strtoll(num, NULL, 10);   /* the script's own format: exact */
+        gc_host_count(r->h, GC_STAT_PUTS, 1);
+        rc = reply != NULL ? actor_reply_set(reply, &sum, sizeof(sum)) : 0;
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+/* Cas: rd_cas_script; on a swap the near-cache keeps what was written. */
+static int
+rd_cas(gc_redis_t *r, const gc_view_t *v)
+{
+    char ttlbuf[24];
+    const char *argv[8] = { "EVAL", rd_cas_script, "1", NULL, (const char *)rd_magic,
+                            (const char *)v->arg, NULL, ttlbuf };
+    size_t lens[8] = { 4, sizeof(rd_cas_script) - 1, 1, 0, 4, v->r.arg_len,
+                       RD_HDR_LEN + v->r.value_len, 0 };
+    uint64_t now = rd_now();
+    redisReply *rep;
+    int rc;
+
+    if (rd_key2(r, v->ns, v->r.ns_len, v->key, v->r.key_len, &lens[3]) != 0 ||
+        rd_wrap(r, v->value, v->r.value_len, v->r.ttl_ms) != 0)
+        return -ENOMEM;
+    argv[3] = (const char *)r->kbuf;
+    argv[6] = (const char *)r->vbuf;
+    lens[7] = (size_t)snprintf(ttlbuf, sizeof(ttlbuf), "%lld", (long long)v->r.ttl_ms);
+    rc = rd_exchange(r, 8, argv, lens, &rep);
+    if (rc != 0) {
+        rd_near_forget(r, v->ns, v->r.ns_len, v->key, v->r.key_len);
+        return rc;
+    }
+    rc = rep->type != REDIS_REPLY_INTEGER ? -EIO
+        : rep->integer == -2 ? -ENOENT : rep->integer == 0 ? -ECANCELED : 0;
+    freeReplyObject(rep);
+    if (rc == 0) {
+        gc_host_count(r->h, GC_STAT_PUTS, 1);
+        rd_near_put(r, v->ns, v->r.ns_len, v->key, v->r.key_len, v->value, v->r.value_len,
+                    v->r.ttl_ms, now);
+    } else {
+        if (rc == -EIO)
+            gc_stat_inc(&r->remote_errors, 1);
+        rd_near_forget(r, v->ns, v->r.ns_len, v->key, v->r.key_len);
+    }
+    return rc;
+}
+
+/* Is k one of gencache's keys (prefix, a non-empty namespace, NUL, a
+ * non-empty key)?  SCAN MATCH already checked the prefix. */
+static int
+rd_is_ours(const gc_redis_t *r, const redisReply *k)
+{
+    const char *nul;
+
+    if (k->type != REDIS_REPLY_STRING || (size_t)k->len < r->prefix_len + 3)
+        return 0;
+    nul = memchr(k->str + r->prefix_len, '\0', (size_t)k->len - r->prefix_len);
+    return nul != NULL && nul != k->str + r->prefix_len && nul + 1 < k->str + k->len;
+}
+
+/*
+ * SCAN MATCH the keys of namespace (ns, ns_len), or of the whole prefix
+ * with ns NULL, calling page(r, arg, keys) for every page (the keys that
+ * are gencache's: see rd_is_ours, in keys[0..n)).  A key may be passed
+ * twice (SCAN's guarantee is "at least once" for keys present throughout).
+ */
+static int
+rd_scan_pages(gc_redis_t *r, const char *ns, size_t ns_len,
+              int (*page)(gc_redis_t *r, void *arg, const redisReply **keys, size_t n),
+              void *arg)
+{
+    char cursor[32] = "0";
+    const redisReply **keys = NULL;
+    size_t plen, kcap = 0;
+    char *pat;
+    int rc = 0;
+
+    pat = rd_ns_pattern(r, ns, ns_len, &plen);
+    if (pat == NULL)
+        return -ENOMEM;
+    do {
+        const char *argv[6] = { "SCAN", cursor, "MATCH", pat, "COUNT", RD_SCAN_COUNT };
+        size_t lens[6] = { 4, strlen(cursor), 5, plen, 5, sizeof(RD_SCAN_COUNT) - 1 };
+        redisReply *rep, *ks;
+        size_t i, n = 0;
+
+        if ((rc = rd_exchange(r, 6, argv, lens, &rep)) != 0)
+            break;
+        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+            rep->element[0]->type != REDIS_REPLY_STRING ||
+            rep->element[0]->len >= (int)sizeof(cursor) ||
+            rep->element[1]->type != REDIS_REPLY_ARRAY) {
+            freeReplyObject(rep);
+            rc = -EIO;
+            break;
+        }
+        memcpy(cursor, rep->element[0]->str, (size_t)rep->element[0]->len + 1);
+        ks = rep->element[1];
+        if (ks->elements > kcap) {
+            const redisReply **nk = gc_malloc(ks->elements * sizeof(*nk));
+
+            if (nk == NULL) {
+                freeReplyObject(rep);
+                rc = -ENOMEM;
+                break;
+            }
+            gc_free(keys);
+            keys = nk;
+            kcap = ks->elements;
+        }
+        for (i = 0; i < ks->elements; i++)
+            if (rd_is_ours(r, ks->element[i]))
+                keys[n++] = ks->element[i];
+        if (n > 0)
+            rc = page(r, arg, keys, n);
+        freeReplyObject(rep);
+    } while (rc == 0 && strcmp(cursor, "0") != 0);
+    gc_free(keys);
+    gc_free(pat);
+    return rc;
+}
+
+/* Count: every key scanned is kept (a copy) so that one SCAN returned
+ * twice is counted once. */
+typedef struct rd_count_ctx {
+    rd_rec_t *recs;
+    size_t n, cap;
+} rd_count_ctx_t;
+
+static int
+rd_count_page(gc_redis_t *r, void *arg, const redisReply **keys, size_t n)
+{
+    rd_count_ctx_t *a = arg;
+    size_t i;
+
+    (void)r;
+    for (i = 0; i < n; i++) {
+        if (a->n == a->cap) {
+            size_t ncap = a->cap ? a->cap * 2 : 256;
+            rd_rec_t *nr = gc_realloc(a->recs, ncap * sizeof(*nr));
+
+            if (nr == NULL)
+                return -ENOMEM;
+            a->recs = nr;
+            a->cap = ncap;
+        }
+        memset(&a->recs[a->n], 0, sizeof(a->recs[a->n]));
+        if ((a->recs[a->n].rkey = gc_malloc((size_t)keys[i]->len)) == NULL)
+            return -ENOMEM;
+        memcpy(a->recs[a->n].rkey, keys[i]->str, (size_t)keys[i]->len);
+        a->recs[a->n].ukey = (const unsigned char *)a->recs[a->n].rkey;
+        a->recs[a->n].ulen = (size_t)keys[i]->len;
+        a->n++;
+    }
+    return 0;
+}
+
+static int
+rd_count(gc_redis_t *r, const gc_view_t *v, actor_reply_t *reply)
+{
+    rd_count_ctx_t a = { NULL, 0, 0 };
+    int64_t live = 0;
+    size_t i;
+    int rc;
+
+    rc = rd_scan_pages(r, v->r.kind == CACHE_OP_COUNT ? v->ns : NULL, v->r.ns_len,
+                       rd_count_page, &a);
+    gc_stat_inc(&r->remote_reads, 1);
+    if (rc == 0) {
+        if (a.n > 1)
+            qsort(a.recs, a.n, sizeof(*a.recs), rd_rec_cmp);
+        for (i = 0; i < a.n; i++)
+            if (i == 0 || rd_rec_cmp(&a.recs[i - 1], &a.recs[i]) != 0)
+                live++;
+    }
+    rd_recs_free(a.recs, a.n);
+    if (rc != 0)
+        return rc;
+    return reply != NULL ? actor_reply_set(reply, &live, sizeof(live)) : -EINVAL;
+}
+
+/* Clear: DEL each page's keys as the SCAN goes (deleting while scanning
+ * keeps SCAN's guarantee for the keys not deleted). */
+static int
+rd_clear_page(gc_redis_t *r, void *arg, const redisReply **keys, size_t n)
+{
+    const char **argv = gc_malloc((n + 1) * sizeof(*argv));
+    size_t *lens = gc_malloc((n + 1) * sizeof(*lens)), i;
+    redisReply *rep = NULL;
+    int rc;
+
+    if (argv == NULL || lens == NULL) {
+        gc_free(argv);
+        gc_free(lens);
+        return -ENOMEM;
+    }
+    argv[0] = "DEL";
+    lens[0] = 3;
+    for (i = 0; i < n; i++) {
+        argv[i + 1] = keys[i]->str;
+        lens[i + 1] = (size_t)keys[i]->len;
+    }
+    rc = rd_exchange(r, (int)(n + 1), argv, lens, &rep);
+    if (rc == 0 && rep->type == REDIS_REPLY_INTEGER && rep->integer > 0)
+        *(uint64_t *)arg += (uint64_t)rep->integer;
+    if (rep != NULL)
+        freeReplyObject(rep);
+    gc_free(argv);
+    gc_free(lens);
+    return rc;
+}
+
+static int
+rd_clear(gc_redis_t *r, const gc_view_t *v)
+{
+    const char *ns = v->r.kind == CACHE_OP_CLEAR ? v->ns : NULL;
+    uint64_t removed = 0;
+    int rc = rd_scan_pages(r, ns, v->r.ns_len, rd_clear_page, &removed);
+
+    /* Whatever Redis holds now, no near copy of the range is trusted (our
+     * own DELs send us no invalidation: NOLOOP). */
+    if (ns != NULL)
+        (void)gc_host_ns_clear(r->h, ns, v->r.ns_len, NULL);
+    else
+        gc_host_clear(r->h);
+    gc_host_count(r->h, GC_STAT_DELETES, removed);
+    return rc;
+}
+
 static int
 rd_apply(gc_backend_t *r, const gc_view_t *v, actor_reply_t *reply, uint32_t sender)
 {
@@ -1728,6 +2189,26 @@ rd_apply(gc_backend_t *r, const gc_view_t *v, actor_reply_t *reply, uint32_t sen
         break;
     case GC_OP_ALL:
         rc = reply != NULL ? rd_reply_all(r, v, reply) : -EINVAL;
+        break;
+    case CACHE_OP_PUT_NEW:
+        rc = rd_put_new(r, v);
+        break;
+    case CACHE_OP_TAKE:
+        rc = rd_take(r, v, reply);
+        break;
+    case CACHE_OP_INCR:
+        rc = rd_incr(r, v, reply);
+        break;
+    case CACHE_OP_CAS:
+        rc = rd_cas(r, v);
+        break;
+    case CACHE_OP_COUNT:
+    case CACHE_OP_COUNT_ALL:
+        rc = rd_count(r, v, reply);
+        break;
+    case CACHE_OP_CLEAR:
+    case CACHE_OP_CLEAR_ALL:
+        rc = rd_clear(r, v);
         break;
     case CACHE_OP_SYNC: {
         /* Every earlier cast has its reply. */
