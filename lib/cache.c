@@ -53,6 +53,7 @@
 #include "process.h"
 #include "records.h"
 #include "registry.h"
+#include "snapshot.h"
 
 #include "ebr.h"
 #include "tab.h"
@@ -728,12 +729,139 @@ gc_cast_result(cache_t *c, uint32_t sender, int rc)
         gc_cast_failed(c, sender, 1);
 }
 
+/* ------------------------------------------------------------------ */
+/* Snapshots: collecting the records (snapshot.h)                       */
+
+typedef struct gc_collect {
+    gc_snap_rec_t *v;
+    size_t n, cap;
+    const char *ns;
+    size_t ns_len;
+    int rc;
+} gc_collect_t;
+
+static int
+gc_collect_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen,
+               int64_t ttl_left)
+{
+    gc_collect_t *x = arg;
+
+    if (x->n == x->cap) {
+        size_t cap = x->cap ? x->cap * 2 : 1024;
+        gc_snap_rec_t *nv = gc_realloc(x->v, cap * sizeof(*nv));
+
+        if (nv == NULL) {
+            x->rc = -ENOMEM;
+            return 1;
+        }
+        x->v = nv;
+        x->cap = cap;
+    }
+    x->v[x->n++] = (gc_snap_rec_t){ x->ns, key, val, (uint32_t)x->ns_len, (uint32_t)klen,
+                                    (uint32_t)vlen, ttl_left };
+    return 0;
+}
+
+/* On the worker: pointers to every live record, one pass (the entries
+ * they point into are immutable; snapshot.c's file comment says why the
+ * dumping thread may read them after this returns).  Reply: the array and
+ * its count, owned by the reply (gc_collect_dispose if nobody reads it). */
+static int
+gc_collect_reply(cache_t *c, actor_reply_t *reply)
+{
+    gc_collect_t x = { 0 };
+    struct { gc_snap_rec_t *v; size_t n; } out;
+    uint16_t id;
+
+    for (id = 1; x.rc == 0 && (x.ns = gc_tab_ns_name(c->tab, id, &x.ns_len)) != NULL; id++) {
+        (void)gc_tab_foreach(c->tab, id, gc_collect_one, &x);
+        if (id == UINT16_MAX)
+            break;
+    }
+    if (x.rc == 0) {
+        out.v = x.v;
+        out.n = x.n;
+        x.rc = actor_reply_set(reply, &out, sizeof(out));
+    }
+    if (x.rc != 0)
+        gc_free(x.v);
+    return x.rc;
+}
+
+static void
+gc_collect_dispose(void *rep, size_t len)
+{
+    struct { gc_snap_rec_t *v; size_t n; } out;
+
+    if (len == sizeof(out)) {
+        memcpy(&out, rep, sizeof(out));
+        gc_free(out.v);
+    }
+}
+
+int
+gc_cache_collect(cache_t *c, gc_snap_rec_t **recs, size_t *n, int timeout_ms)
+{
+    struct { gc_snap_rec_t *v; size_t n; } out;
+    unsigned char *buf;
+    size_t len = 0;
+    actor_t *w;
+    int rc, handled = 0;
+
+    *recs = NULL;
+    *n = 0;
+    if (!(c->ops->flags & GC_BE_SNAPSHOT))
+        return -ENOTSUP;
+    if (gc_stopped(c))
+        return -ESRCH;
+    /* Not gc_worker_get: the caller is inside a read section already
+     * (sections do not nest); the lock is fine on this slow path. */
+    pthread_mutex_lock(&c->wlock);
+    w = actor_retain(c->worker);
+    pthread_mutex_unlock(&c->wlock);
+    if (w == NULL)
+        return -ESRCH;
+    buf = actor_call_buf(sizeof(gc_req_t));
+    if (buf == NULL) {
+        actor_release(w);
+        return -ENOMEM;
+    }
+    {
+        gc_req_t r;
+
+        memset(&r, 0, sizeof(r));
+        r.kind = GC_OP_DUMP;
+        memcpy(buf, &r, sizeof(r));
+    }
+    {
+        actor_call_args_t x = { .tag = GC_CALL_OP, .req = buf, .req_len = sizeof(gc_req_t),
+                                .rep = &out, .rep_cap = sizeof(out), .rep_len = &len,
+                                .rep_dispose = gc_collect_dispose, .handled = &handled,
+                                .timeout_ms = timeout_ms };
+
+        rc = actor_call_ex(w, &x);
+    }
+    actor_release(w);
+    if (rc == 0 && len == sizeof(out)) {
+        *recs = out.v;
+        *n = out.n;
+    } else if (rc == 0) {
+        rc = -EPROTO;
+    }
+    return rc;
+}
+
 /* Apply one parsed request.  reply is NULL for casts. */
 static int
 gc_apply(cache_t *c, const gc_view_t *v, actor_reply_t *reply, uint32_t sender)
 {
     int rc;
 
+    if (v->r.kind == GC_OP_DUMP) {
+        /* The front's own request: the table is the front's. */
+        return reply != NULL && (c->ops->flags & GC_BE_SNAPSHOT) ? gc_collect_reply(c, reply)
+                                                                  : -EINVAL;
+    }
     if (v->r.kind == CACHE_OP_USER) {
         cache_txn_t txn = { c, reply };
 

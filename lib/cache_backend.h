@@ -54,6 +54,8 @@ typedef struct gc_backend gc_backend_t;  /* a backend's state, opaque to the fro
                                   (actor_try_inline): apply must then not
                                   block and must need nothing of the worker
                                   thread itself */
+#define GC_BE_SNAPSHOT    64u  /* the table is the whole data: cache_dump and
+                                  cache_load work on it */
 #define GC_BE_EVENTS      32u  /* the table is the data, so its removals are
                                   the cache's events (cache_opts_t.on_event);
                                   without it cache_new refuses on_event with

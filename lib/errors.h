@@ -23,8 +23,8 @@ enum { GC_MOD_ACTOR = 0, GC_MOD_CACHE = 1, GC_MOD_SUP = 2 };
     X(GC_MOD_CACHE, ECONNRESET, "casts or a command lost with the worker or a Redis "  \
                                 "connection (it may or may not have been applied)")    \
     X(GC_MOD_CACHE, EIO, "Redis answered with an error, or casts failed when applied") \
-    X(GC_MOD_CACHE, ENOTSUP, "gencache was built without the Redis backend (hiredis), " \
-                             "or a Redis cache was given on_event")                    \
+    X(GC_MOD_CACHE, ENOTSUP, "not supported by this cache's backend (a build without "  \
+                             "hiredis; on_event or dump/load on a Redis cache)")       \
     X(GC_MOD_CACHE, EEXIST, "already exists: a live entry has the key (put_new: "      \
                             "nothing changed), or a live cache has the name")          \
     X(GC_MOD_CACHE, ECANCELED, "the value is not the one expected (cas: nothing "      \
@@ -33,6 +33,9 @@ enum { GC_MOD_ACTOR = 0, GC_MOD_CACHE = 1, GC_MOD_SUP = 2 };
                           "changed)")                                                  \
     X(GC_MOD_CACHE, EOVERFLOW, "the increment would leave the 64-bit integer range "   \
                                "(nothing changed)")                                    \
+    X(GC_MOD_CACHE, EBADMSG, "snapshot truncated or corrupt (nothing was loaded)")        \
+    X(GC_MOD_CACHE, EPROTO, "not a gencache snapshot (nothing was loaded)")               \
+    X(GC_MOD_CACHE, EPROTONOSUPPORT, "snapshot from a newer gencache (nothing was loaded)") \
     X(GC_MOD_SUP, EALREADY, "child already started")                                   \
     X(GC_MOD_SUP, EEXIST, "child spec already present")                                \
     X(GC_MOD_SUP, EBUSY, "child is running")                                           \

@@ -22,6 +22,8 @@
 /* Internal request kind for cache_all: it appears only in gc_req_t.kind,
  * never in a public cache_op_t. */
 #define GC_OP_ALL 100
+/* Internal request kind for cache_dump: collect the live records. */
+#define GC_OP_DUMP 101
 
 typedef struct gc_req {
     uint32_t kind;           /* cache_op_kind_t, or GC_OP_ALL */

@@ -603,6 +603,41 @@ GC_EXPORT int cache_txn_delete(cache_txn_t *txn, const char *ns, const void *key
                                size_t key_len);
 GC_EXPORT int cache_txn_reply(cache_txn_t *txn, const void *data, size_t len);
 
+/*
+ * Snapshots of a local cache, to keep its data across a restart of the
+ * whole service (Cachex save/restore; a worker crash needs none: see
+ * keep_data).
+ *
+ * cache_dump writes every live record (namespace, key, value, and its TTL
+ * as a wall-clock deadline) to path: a point-in-time copy of the table as
+ * the worker saw it when it collected the records (writes after that are
+ * not in it).  The worker is busy only for that collection (one pass over
+ * the table, pointers only); the calling thread writes the file while the
+ * worker keeps serving.  Crash-safe: the file is written under a temporary
+ * name in the same directory, fsync'ed, renamed over path and the
+ * directory fsync'ed, so a crash leaves the previous file intact.  Returns
+ * 0, -EINVAL (bad c or path), -ESRCH (stopped, or no worker running),
+ * -ETIMEDOUT (the collection did not answer in time; no file was written),
+ * -ENOMEM, -ENOTSUP (a Redis cache: Redis persists itself), or a negative
+ * errno from the file system (-ENOENT, -EACCES, -ENOSPC, -EIO...: the
+ * previous file is intact).  Any thread; the file format is described in
+ * lib/snapshot.c (versioned, CRC-32C checksummed).
+ *
+ * cache_load puts the records of a file written by cache_dump into c, as
+ * puts with the TTL each had left (an entry whose deadline passed while
+ * the service was down is skipped; its TTL length, for touch, becomes the
+ * time it had left).  Keys not in the file are kept.  The whole file is
+ * validated before anything is put, so a bad file loads nothing: -ENOENT
+ * (no file), -EPROTO (not a gencache snapshot), -EPROTONOSUPPORT (written
+ * by a newer gencache), -EBADMSG (truncated or corrupt), -E2BIG (a record
+ * larger than this cache's max_bytes), -ENOTSUP (a Redis cache).  Once
+ * validated, records are put in batches of 1024 (each all or nothing):
+ * cache_call's errors (-ESRCH, -ETIMEDOUT, -ENOMEM) may then leave the
+ * batches before the failing one loaded.  Any thread.
+ */
+GC_EXPORT int cache_dump(cache_t *c, const char *path, int timeout_ms);
+GC_EXPORT int cache_load(cache_t *c, const char *path, int timeout_ms);
+
 /* Text for an error code; never NULL. */
 GC_EXPORT const char *cache_strerror(int err);
 

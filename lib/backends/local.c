@@ -299,7 +299,7 @@ lb_txn_delete(gc_backend_t *b, const char *ns, size_t ns_len, const void *key, s
 
 const gc_backend_ops_t gc_backend_local = {
     .name = "local",
-    .flags = GC_BE_INLINE | GC_BE_EVENTS,
+    .flags = GC_BE_INLINE | GC_BE_EVENTS | GC_BE_SNAPSHOT,
     .ttl_max = INT64_MAX - 1,   /* CACHE_TTL_NONE itself means "none" */
     .create = lb_create,
     .destroy = lb_destroy,
