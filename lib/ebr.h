@@ -41,6 +41,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * Reader-path atomics for the table (tab.c, slab.h, this file).  ck_pr's
+ * loads and stores are inline assembly with a "memory" clobber: each is a
+ * full compiler barrier, which on the get path forced reloads and spills
+ * (callgrind: ~180 instructions per get with them).  The C11 builtins give
+ * the same x86 code for each access (a plain mov) and the ordering we need
+ * (acquire loads, release stores) while leaving the compiler free to keep
+ * values in registers.  TSan sees them natively.
+ */
+#define GC_RD_ACQ(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define GC_RD_RLX(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define GC_WR_REL(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define GC_WR_RLX(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+
 typedef struct gc_ebr_rec {
     uint64_t active;            /* 0: outside a section; else the epoch it began in */
     struct gc_ebr_rec *next;    /* registry list, push-only */
@@ -93,11 +107,11 @@ gc_ebr_enter(gc_ebr_rec_t *r)
                      __ATOMIC_SEQ_CST);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
 #else
-    ck_pr_store_64(&r->active, ck_pr_load_64(&gc_ebr_global));
-    if (gc_ebr_asym)
-        ck_pr_barrier();
+    GC_WR_RLX(&r->active, GC_RD_ACQ(&gc_ebr_global));
+    if (__builtin_expect(gc_ebr_asym, 1))
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);   /* compiler barrier only */
     else
-        ck_pr_fence_memory();
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
 #endif
 }
 
@@ -112,8 +126,7 @@ gc_ebr_exit(gc_ebr_rec_t *r)
 #ifdef GC_TSAN
     __atomic_store_n(&r->active, 0, __ATOMIC_RELEASE);
 #else
-    ck_pr_fence_release();
-    ck_pr_store_64(&r->active, 0);
+    GC_WR_REL(&r->active, 0);
 #endif
 }
 
