@@ -103,9 +103,11 @@ static inline void
 gc_ebr_enter(gc_ebr_rec_t *r)
 {
 #ifdef GC_TSAN
-    __atomic_store_n(&r->active, __atomic_load_n(&gc_ebr_global, __ATOMIC_ACQUIRE),
-                     __ATOMIC_SEQ_CST);
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    /* TSan models no fences (and gcc warns about them): a seq_cst exchange
+     * is the full barrier here (xchg on x86), paired with the seq_cst RMW
+     * and loads in gc_ebr_sync. */
+    (void)__atomic_exchange_n(&r->active, __atomic_load_n(&gc_ebr_global, __ATOMIC_ACQUIRE),
+                              __ATOMIC_SEQ_CST);
 #else
     GC_WR_RLX(&r->active, GC_RD_ACQ(&gc_ebr_global));
     if (__builtin_expect(gc_ebr_asym, 1))

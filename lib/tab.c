@@ -546,11 +546,11 @@ retry:
         }
     }
 done:
-    /* The seqlock's read-side barrier: our slot loads happen before the
-     * second load of bseq (pairs with the commit's release fence after its
-     * odd store). */
-    __atomic_thread_fence(__ATOMIC_ACQUIRE);
-    if (GC_RD_RLX(&t->bseq) != s1)
+    /* The seqlock's read side: the id loads above are acquires, so this
+     * second load of bseq cannot move before them; a reader that loaded an
+     * id the commit stored (after its odd store, see below) then loads
+     * the odd or a later value here. */
+    if (GC_RD_ACQ(&t->bseq) != s1)
         goto retry;
     gc_ebr_exit(r);
     return rc;
@@ -1488,18 +1488,16 @@ gc_tab_batch_commit(gc_tab_t *t, int64_t *evicted)
     if (!t->in_batch)
         return -EINVAL;
     if (t->sn > 0) {
-        /* The seqlock's write side: odd, then (release fence) the slot
-         * stores, then even with release.  A reader that saw any of the
-         * stores re-reads bseq after its load fence and retries. */
+        /* The seqlock's write side: odd, then the id stores (each a
+         * release, so a reader that acquires one also sees the odd value
+         * when it re-reads bseq), then even with release. */
         gc_store_32(&t->bseq, q + 1);
-        ck_pr_fence_store();
-#ifdef GC_TSAN
-        __atomic_thread_fence(__ATOMIC_RELEASE);
-#endif
         for (i = 0; i < t->sn; i++) {
             stage_t *s = &t->st[i];
 
-            gc_store_32(&s->m->b[s->bi].id[s->si], s->new_id);
+            /* Release (and on x86 a store after a store): the odd value
+             * is visible before the id. */
+            GC_WR_REL(&s->m->b[s->bi].id[s->si], s->new_id);
         }
         gc_store_32(&t->bseq, q + 2);
         /* Now the writer-only indexes (readers do not see them). */
