@@ -15,7 +15,9 @@
  *   mass expiry: 1M keys due at once, removed by gc_tab_expire slices of
  *     1,000 (each slice timed, with the gc_tab_maintain that follows it).
  *
- * Run: ./build/bench/tab_bench [--quick] [--threads N]   (--quick < 30 s)
+ * Run: ./build/bench/tab_bench [--quick] [--huge] [--threads N]   (--quick < 30 s;
+ * --huge: the table with gc_tab_opts_t.huge_pages; TAB_BENCH_NO_THP=1 turns
+ * THP off for the process, TAB_BENCH_ONLY_BIG=1 runs only the 1M gets)
  * Prints a markdown table.
  */
 #define _GNU_SOURCE
@@ -30,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 static int quick, reps = 5, max_threads;
@@ -165,10 +168,12 @@ row(const char *wl, const char *fig, double v, const char *unit, const char *bas
 }
 
 /* A table holding keys[0..n): the value is the key repeated. */
+static int huge;   /* --huge: gc_tab_opts_t.huge_pages */
+
 static gc_tab_t *
 filled_tab(const unsigned char *keys, size_t n, size_t max_entries)
 {
-    gc_tab_opts_t o = { .max_entries = max_entries };
+    gc_tab_opts_t o = { .max_entries = max_entries, .huge_pages = huge };
     unsigned char val[BVAL];
     gc_tab_t *t;
     size_t i;
@@ -412,13 +417,19 @@ main(int argc, char **argv)
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
             quick = 1;
+        else if (strcmp(argv[i], "--huge") == 0)
+            huge = 1;
         else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
             cap = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--quick] [--threads N]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--quick] [--huge] [--threads N]\n", argv[0]);
             return 2;
         }
     }
+    /* TAB_BENCH_NO_THP=1: no transparent huge pages for this process (the
+     * A/B of the table's MADV_HUGEPAGE advice). */
+    if (getenv("TAB_BENCH_NO_THP") != NULL)
+        (void)prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
     max_threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (max_threads < 1)
         max_threads = 1;
@@ -427,16 +438,18 @@ main(int argc, char **argv)
     if (cap > 0 && cap < max_threads)
         max_threads = cap;
     reps = quick ? 5 : 9;
-    printf("tab_bench (%s: medians of %d runs; 1..%d threads); peers:", quick ? "quick" : "full",
-           reps, max_threads);
+    printf("tab_bench (%s: medians of %d runs; 1..%d threads%s); peers:", quick ? "quick" : "full",
+           reps, max_threads, huge ? "; tab with huge_pages" : "");
     for (k = 0; k < PEER_COUNT; k++)
         printf(" %s%s", peer_name((peer_kind_t)k), peer_built((peer_kind_t)k) ? "" : " (not built)");
     printf("\n\n| %-24s | %-18s | %16s | %-16s | %9s | %7s | %-22s |\n", "workload", "figure",
            "tab", "baseline", "base", "ratio", "target");
     printf("|--------------------------|--------------------|------------------|------------------|"
            "-----------|---------|------------------------|\n");
-    bench_get(10000);
-    bench_get(100000);
+    if (getenv("TAB_BENCH_ONLY_BIG") == NULL) {
+        bench_get(10000);
+        bench_get(100000);
+    }
     bench_get(1000000);
     bench_put_latency(1000000);
     bench_expiry(1000000);

@@ -22,7 +22,7 @@ slab_chunk_mem(gc_slab_t *s)
 {
     unsigned char *p;
 
-    if (s->small_chunks < GC_SLAB_PLAIN_CHUNKS)
+    if (!s->huge || s->small_chunks < GC_SLAB_PLAIN_CHUNKS)
         return gc_malloc(GC_SLAB_CHUNK);
     if (s->arena_left == 0) {
         arena_t *a = gc_malloc(2 * GC_SLAB_HUGE + 64);
@@ -47,7 +47,7 @@ slab_chunk_mem(gc_slab_t *s)
 static void
 slab_chunk_unget(gc_slab_t *s, unsigned char *p)
 {
-    if (s->small_chunks < GC_SLAB_PLAIN_CHUNKS) {
+    if (!s->huge || s->small_chunks < GC_SLAB_PLAIN_CHUNKS) {
         gc_free(p);
     } else {
         s->arena_next -= GC_SLAB_CHUNK;

@@ -564,7 +564,7 @@ done:
  * calloc gets fresh zero pages from mmap for a large block, and their first
  * touch is spread over the inserts and moves that follow. */
 static map_t *
-map_new(uint32_t nb)
+map_new(uint32_t nb, int huge)
 {
     void *raw = gc_calloc(1, sizeof(map_t) + (size_t)nb * sizeof(bucket_t) + 64);
     map_t *m;
@@ -577,7 +577,7 @@ map_new(uint32_t nb)
     /* A large map on huge pages (advice only; see slab.h for why: a TLB
      * miss per get costs more than the cache miss on this VM).  Only the
      * 2 MiB-aligned interior; a small map stays on small pages. */
-    if (nb >= 32768) {
+    if (huge && nb >= 32768) {
         uintptr_t lo = ((uintptr_t)m->b + (2u << 20) - 1) & ~(uintptr_t)((2u << 20) - 1);
         uintptr_t hi = ((uintptr_t)(m->b + nb)) & ~(uintptr_t)((2u << 20) - 1);
 
@@ -719,7 +719,7 @@ tab_room(gc_tab_t *t, uint64_t extra)
         nb *= 2;
     if (nb > UINT32_MAX)
         return -ENOMEM;
-    nm = map_new((uint32_t)nb);
+    nm = map_new((uint32_t)nb, t->slab.huge);
     if (nm == NULL)
         return -ENOMEM;
     /* Release: the zeroed map is visible to a reader that follows ->next. */
@@ -1735,6 +1735,7 @@ gc_tab_new(const gc_tab_opts_t *o, gc_tab_t **out)
         t->max_entries = o->max_entries;
         t->max_bytes = o->max_bytes;
         t->clock = o->clock;
+        t->slab.huge = o->huge_pages != 0;
     }
     t->limited = t->max_entries != 0 || t->max_bytes != 0;
     if (t->limited) {
@@ -1748,7 +1749,7 @@ gc_tab_new(const gc_tab_opts_t *o, gc_tab_t **out)
             goto fail;
         t->gmask = (uint32_t)(nbk - 1);
     }
-    t->map = t->newest = map_new(8);
+    t->map = t->newest = map_new(8, 0);
     if (t->map == NULL || gc_tab_ns_intern(t, "", 0, &id) != 0)
         goto fail;
     *out = t;

@@ -244,6 +244,27 @@ START_TEST(test_growth)
     ck_assert_int_eq(gc_tab_foreach(t, 0, count_fn, &c), 0);
     ck_assert_int_eq(c, 0);
     gc_tab_free(t);
+
+    /* The same on huge-page arenas and maps (gc_tab_opts_t.huge_pages). */
+    {
+        gc_tab_opts_t o = { .huge_pages = 1 };
+
+        ck_assert_int_eq(gc_tab_new(&o, &t), 0);
+        for (i = 0; i < n / 4; i++) {
+            mkval(w, i, 1);
+            ck_assert_int_eq(gc_tab_put(t, mk(&a, 0, i), w, sizeof(w), 0, NULL), 0);
+            if (i % 64 == 0)
+                gc_tab_maintain(t);
+        }
+        chk(t);
+        for (i = 0; i < n / 4; i += 3) {
+            ck_assert_int_eq(gc_tab_get(t, mk(&a, 0, i), w, sizeof(w), &vlen, NULL), 0);
+            ck_assert(valok(w, i));
+            ck_assert_int_eq(gc_tab_delete(t, &a.k, NULL), 0);
+        }
+        chk(t);
+        gc_tab_free(t);
+    }
 }
 END_TEST
 
