@@ -10,6 +10,7 @@
 #include <linux/membarrier.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -74,9 +75,12 @@ gc_ebr_register(void)
                                         __ATOMIC_RELAXED))
             goto mine;
     }
-    r = calloc(1, sizeof(*r));
+    /* Cache-line aligned: calloc's 16-byte alignment would let two
+     * readers' records share a line, and every section stores `active`. */
+    r = aligned_alloc(64, sizeof(*r));
     if (r == NULL)
         return NULL;
+    memset(r, 0, sizeof(*r));
     r->used = 1;
     /* Push: the release CAS publishes the record's fields to scanners,
      * which load the head with acquire. */

@@ -25,7 +25,7 @@
  * 1.5-21 us on the development VM, so callers sync once per batch of
  * retirements, never once per retirement (tab.c: gc_tab_maintain).
  *
- * Records.  A thread registers on its first section (libc calloc, like
+ * Records.  A thread registers on its first section (libc aligned_alloc, like
  * ck_epoch records: records are recycled between threads for the life of
  * the program and must not depend on a replaceable allocator) and hands its
  * record back at exit through a pthread key destructor.  One domain serves
@@ -60,7 +60,7 @@ typedef struct gc_ebr_rec {
     struct gc_ebr_rec *next;    /* registry list, push-only */
     uint32_t used;              /* 1: owned by a live thread */
     char pad[64 - 20];
-} gc_ebr_rec_t;
+} __attribute__((aligned(64))) gc_ebr_rec_t;   /* one line per reader */
 
 /* The global epoch (starts at 1) and whether readers may rely on the
  * writer's membarrier (1) or must fence themselves (0).  Set once by
@@ -74,7 +74,8 @@ extern __thread gc_ebr_rec_t *gc_ebr_self __attribute__((tls_model("initial-exec
 /* Once per process (idempotent, thread-safe): query and register membarrier. */
 void gc_ebr_init(void);
 
-/* The calling thread's record, registering it: NULL only when calloc fails. */
+/* The calling thread's record, registering it: NULL only when the
+ * allocation fails. */
 gc_ebr_rec_t *gc_ebr_register(void);
 
 static inline gc_ebr_rec_t *

@@ -8,9 +8,9 @@
  * happens-before edge such as a mutex or a mailbox).  "Any thread"
  * functions are lock-free and may run concurrently with the writer and
  * with each other; a reader thread registers itself on its first call
- * (one calloc per thread for the life of the program; -ENOMEM if it fails)
- * and unregisters at exit.  gc_tab_new/gc_tab_free: no other thread may use
- * the table.
+ * (one cache line from libc per thread for the life of the program; -ENOMEM
+ * if that fails) and unregisters at exit.  gc_tab_new/gc_tab_free: no
+ * other thread may use the table.
  *
  * Batches.  Between gc_tab_batch_begin and gc_tab_batch_commit or
  * gc_tab_batch_abort the writer calls only gc_tab_batch_put (and the any-
