@@ -448,20 +448,14 @@ tab_copy(void *dst, const void *src, size_t n)
     unsigned char *d = dst;
     const unsigned char *s = src;
 
+    /* dst and src never overlap; the two halves may overlap each other
+     * in dst, writing the same bytes twice. */
     if (n >= 32 && n <= 64) {
-        unsigned char x[32], y[32];
-
-        memcpy(x, s, 32);
-        memcpy(y, s + n - 32, 32);
-        memcpy(d, x, 32);
-        memcpy(d + n - 32, y, 32);
+        memcpy(d, s, 32);
+        memcpy(d + n - 32, s + n - 32, 32);
     } else if (n >= 16 && n < 32) {
-        unsigned char x[16], y[16];
-
-        memcpy(x, s, 16);
-        memcpy(y, s + n - 16, 16);
-        memcpy(d, x, 16);
-        memcpy(d + n - 16, y, 16);
+        memcpy(d, s, 16);
+        memcpy(d + n - 16, s + n - 16, 16);
     } else if (n > 64 || n >= 4) {
         memcpy(d, s, n);
     } else if (n > 0) {
