@@ -53,13 +53,6 @@
 #define gc_fas_32(p, v) __atomic_exchange_n((p), (v), __ATOMIC_ACQ_REL)
 #define gc_fas_ptr(p, v) __atomic_exchange_n((p), (v), __ATOMIC_ACQ_REL)
 #define gc_dec_32_is_zero(p) (__atomic_sub_fetch((p), 1, __ATOMIC_ACQ_REL) == 0)
-/* gcc refuses __atomic_thread_fence under -fsanitize=thread (-Wtsan): a
- * sequentially consistent read-modify-write of one shared word stands in
- * for a full fence in TSan builds (every such "fence" is then totally
- * ordered with the others, which is what a Dekker handshake needs, and TSan
- * sees the synchronisation). */
-extern uint64_t gc_tsan_fence_word;
-#define GC_TSAN_FENCE() ((void)__atomic_fetch_add(&gc_tsan_fence_word, 0, __ATOMIC_SEQ_CST))
 #define GC_TSAN_RELEASE(addr) __tsan_release((void *)(addr))
 #define GC_TSAN_ACQUIRE(addr) __tsan_acquire((void *)(addr))
 #else

@@ -7,13 +7,10 @@
 #define _GNU_SOURCE
 #include "ebr.h"
 
-#ifdef GC_TSAN
-uint64_t gc_tsan_fence_word;   /* see GC_TSAN_FENCE in atomic.h */
-#endif
-
 #include <linux/membarrier.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -78,9 +75,12 @@ gc_ebr_register(void)
                                         __ATOMIC_RELAXED))
             goto mine;
     }
-    r = calloc(1, sizeof(*r));
+    /* Cache-line aligned: calloc's 16-byte alignment would let two
+     * readers' records share a line, and every section stores `active`. */
+    r = aligned_alloc(64, sizeof(*r));
     if (r == NULL)
         return NULL;
+    memset(r, 0, sizeof(*r));
     r->used = 1;
     /* Push: the release CAS publishes the record's fields to scanners,
      * which load the head with acquire. */
@@ -108,18 +108,18 @@ gc_ebr_sync(uint64_t *tag)
     /* Publish the new epoch after every unlink this writer made (acq_rel
      * RMW; several tables' writers may sync at once).  A reader that loads
      * e or later sees those unlinks. */
-    e = __atomic_add_fetch(&gc_ebr_global, 1, __ATOMIC_ACQ_REL);
+    e = __atomic_add_fetch(&gc_ebr_global, 1, __ATOMIC_SEQ_CST);
     /* The asymmetric half of gc_ebr_enter's Dekker: after this returns,
      * each reader's store of `active` is visible to the loads below, or
      * its section's loads see our unlinks. */
+#ifndef GC_TSAN
     if (gc_ebr_asym)
         (void)syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
     else
-#ifdef GC_TSAN
-        GC_TSAN_FENCE();
-#else
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
 #endif
+    /* (TSan builds: the seq_cst RMW above is the writer's full barrier,
+     * and the scan's loads below are seq_cst.) */
     *tag = e;
     min = e;
     /* Acquire on `active` pairs with gc_ebr_exit's release store: a section
@@ -127,7 +127,11 @@ gc_ebr_sync(uint64_t *tag)
      * that began with epoch a acquired a value of the epoch at or after
      * the RMW that produced tag g <= a, so it saw the unlinks tagged g. */
     for (r = gc_load_ptr(&gc_ebr_head); r != NULL; r = r->next) {
+#ifdef GC_TSAN
+        uint64_t a = __atomic_load_n(&r->active, __ATOMIC_SEQ_CST);
+#else
         uint64_t a = gc_load_64(&r->active);
+#endif
 
         if (a != 0 && a < min)
             min = a;

@@ -7,6 +7,64 @@
 #include "alloc.h"
 
 #include <string.h>
+#include <sys/mman.h>
+
+#define GC_SLAB_HUGE (2u << 20)
+#define GC_SLAB_PLAIN_CHUNKS 32
+
+typedef struct arena {
+    struct arena *next;
+} arena_t;
+
+/* Writer: memory for one small chunk: 0 on -ENOMEM. */
+static unsigned char *
+slab_chunk_mem(gc_slab_t *s)
+{
+    unsigned char *p;
+
+    if (!s->huge || s->small_chunks < GC_SLAB_PLAIN_CHUNKS)
+        return gc_malloc(GC_SLAB_CHUNK);
+    if (s->arena_left == 0) {
+        arena_t *a = gc_malloc(2 * GC_SLAB_HUGE + 64);
+
+        if (a == NULL)
+            return NULL;
+        a->next = s->arenas;
+        s->arenas = a;
+        p = (unsigned char *)(((uintptr_t)(a + 1) + GC_SLAB_HUGE - 1) & ~(uintptr_t)(GC_SLAB_HUGE - 1));
+        /* Advice only: without THP the arena is ordinary memory. */
+        (void)madvise(p, GC_SLAB_HUGE, MADV_HUGEPAGE);
+        s->arena_next = p;
+        s->arena_left = GC_SLAB_HUGE / GC_SLAB_CHUNK;
+    }
+    p = s->arena_next;
+    s->arena_next += GC_SLAB_CHUNK;
+    s->arena_left--;
+    return p;
+}
+
+/* Give back the chunk slab_chunk_mem just returned. */
+static void
+slab_chunk_unget(gc_slab_t *s, unsigned char *p)
+{
+    if (!s->huge || s->small_chunks < GC_SLAB_PLAIN_CHUNKS) {
+        gc_free(p);
+    } else {
+        s->arena_next -= GC_SLAB_CHUNK;
+        s->arena_left++;
+    }
+}
+
+static int
+slab_in_arena(const gc_slab_t *s, const unsigned char *p)
+{
+    const arena_t *a;
+
+    for (a = s->arenas; a != NULL; a = a->next)
+        if (p > (const unsigned char *)a && p < (const unsigned char *)a + 2 * GC_SLAB_HUGE + 64)
+            return 1;
+    return 0;
+}
 
 void
 gc_slab_init(gc_slab_t *s)
@@ -89,15 +147,16 @@ gc_slab_alloc(gc_slab_t *s, size_t size, uint32_t *id)
         return p;
     }
     if (k->bump == NULL || (size_t)(k->end - k->bump) < size) {
-        unsigned char *chunk = gc_malloc(GC_SLAB_CHUNK);
+        unsigned char *chunk = slab_chunk_mem(s);
 
         if (chunk == NULL)
             return NULL;
         c = slab_chunk_no(s, chunk);
         if (c == 0) {
-            gc_free(chunk);
+            slab_chunk_unget(s, chunk);
             return NULL;
         }
+        s->small_chunks++;
         /* The tail of the previous chunk (< size bytes) is lost. */
         s->bytes += GC_SLAB_CHUNK;
         k->bump = chunk;
@@ -157,9 +216,15 @@ gc_slab_fini(gc_slab_t *s)
 
     if (a != NULL) {
         for (c = 1; c < s->nchunks; c++)
-            if (((uintptr_t)a->base[c] & 1) == 0)
+            if (((uintptr_t)a->base[c] & 1) == 0 && !slab_in_arena(s, a->base[c]))
                 gc_free(a->base[c]);
         gc_free(a);
+    }
+    while (s->arenas != NULL) {
+        arena_t *n = ((arena_t *)s->arenas)->next;
+
+        gc_free(s->arenas);
+        s->arenas = n;
     }
     while ((r = s->retired) != NULL) {
         s->retired = r->rnext;

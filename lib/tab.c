@@ -55,7 +55,11 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #define GC_TAB_SLOTS 12
 #define GC_TAB_RES 0xFFFFFFFFu        /* a staged new key's reserved slot */
@@ -221,35 +225,44 @@ tab_rd32(const unsigned char *p)
     return v;
 }
 
-/* wyhash-style: one 64x64->128 multiply per 16 bytes. */
+/*
+ * wyhash-style: one 64x64->128 multiply per 16 bytes plus one to finish.
+ * A key of up to 16 bytes (the common case) is read as two overlapping
+ * words with no loop: about 15 instructions.
+ */
 uint64_t
 gc_tab_hash(uint16_t ns, const void *key, size_t len)
 {
     const unsigned char *p = key;
-    uint64_t h = tab_mix(gc_tab_seed ^ 0xa0761d6478bd642full,
-                         ((uint64_t)ns << 40 | len) ^ 0xe7037ed1a0b428dbull);
+    uint64_t s = gc_tab_seed ^ (((uint64_t)ns << 40 | len) * 0x9e3779b97f4a7c15ull);
     uint64_t a, b;
-    size_t n = len;
 
-    while (n > 16) {
-        h = tab_mix(tab_rd64(p) ^ 0xa0761d6478bd642full, tab_rd64(p + 8) ^ h);
-        p += 16;
-        n -= 16;
-    }
-    if (n >= 8) {
-        a = tab_rd64(p);
-        b = tab_rd64(p + n - 8);
-    } else if (n >= 4) {
-        a = tab_rd32(p);
-        b = tab_rd32(p + n - 4);
-    } else if (n > 0) {
-        a = (uint64_t)p[0] << 16 | (uint64_t)p[n / 2] << 8 | p[n - 1];
-        b = 0;
+    if (len <= 16) {
+        if (len >= 8) {
+            a = tab_rd64(p);
+            b = tab_rd64(p + len - 8);
+        } else if (len >= 4) {
+            a = tab_rd32(p);
+            b = tab_rd32(p + len - 4);
+        } else if (len > 0) {
+            a = (uint64_t)p[0] << 16 | (uint64_t)p[len / 2] << 8 | p[len - 1];
+            b = 0;
+        } else {
+            a = b = 0;
+        }
     } else {
-        a = b = 0;
+        size_t n = len;
+
+        while (n > 16) {
+            s = tab_mix(tab_rd64(p) ^ 0xa0761d6478bd642full, tab_rd64(p + 8) ^ s);
+            p += 16;
+            n -= 16;
+        }
+        a = tab_rd64(p + n - 16);
+        b = tab_rd64(p + n - 8);
     }
-    h = tab_mix(a ^ 0x8ebc6af09c88c6e3ull, b ^ h);
-    return tab_mix(h ^ 0x589965cc75374cc3ull, 0x1d8e4e27c47d124full ^ len);
+    return tab_mix(tab_mix(a ^ 0xe7037ed1a0b428dbull, b ^ s) ^ 0x8ebc6af09c88c6e3ull,
+                   s ^ 0x589965cc75374cc3ull);
 }
 
 /* ------------------------------------------------------------------ */
@@ -330,6 +343,36 @@ match_hi(uint32_t w, uint8_t tag)
     return (x - 0x01010101u) & ~x & 0x80808080u;
 }
 
+/*
+ * Bit s set for each slot s of b whose tag equals tag.  With SSE2 one
+ * 16-byte load and compare covers the twelve tags (the load is not one
+ * atomic access, but each of its aligned 8-byte halves is on x86-64, and
+ * the two tag words are independent atomics anyway: a torn pair is a
+ * pair of loads at two moments, which the id and key checks tolerate).
+ * TSan builds and other targets use the two atomic words and SWAR.
+ */
+static inline uint32_t
+tag_match(const bucket_t *b, uint8_t tag)
+{
+#if defined(__SSE2__) && !defined(GC_TSAN)
+    __m128i w = _mm_load_si128((const __m128i *)(const void *)b);
+
+    /* Acquire for the ids read after it (x86: loads are not reordered
+     * with loads; this keeps the compiler from doing it). */
+    __atomic_signal_fence(__ATOMIC_ACQUIRE);
+    return (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(w, _mm_set1_epi8((char)tag))) & 0xfffu;
+#else
+    uint64_t ml = match_lo(GC_RD_ACQ(&b->tag_lo), tag);
+    uint32_t mh = match_hi(GC_RD_ACQ(&b->tag_hi), tag), r = 0, s;
+
+    for (s = 0; s < 8; s++)
+        r |= (uint32_t)((ml >> (8 * s + 7)) & 1) << s;
+    for (s = 0; s < 4; s++)
+        r |= ((mh >> (8 * s + 7)) & 1) << (8 + s);
+    return r;
+#endif
+}
+
 static inline uint8_t
 tag_get(const bucket_t *b, uint32_t s)
 {
@@ -363,26 +406,19 @@ tag_set(bucket_t *b, uint32_t s, uint8_t tag)
 static inline ent_t *
 map_probe(const gc_tab_t *t, map_t *m, const gc_tab_key_t *k, uint32_t *bi, uint32_t *si)
 {
-    uint32_t nb = gc_load_32(&m->nb), i = tab_home(k->hash, nb), step;
+    uint32_t nb = GC_RD_ACQ(&m->nb), i = tab_home(k->hash, nb), step;
     uint8_t tag = tab_tag(k->hash);
 
     for (step = 0; step < nb; step++) {
         bucket_t *b = &m->b[i];
-        uint64_t ml = match_lo(gc_load_64(&b->tag_lo), tag);
-        uint32_t mh = match_hi(gc_load_32(&b->tag_hi), tag);
+        uint32_t mm = tag_match(b, tag);
 
-        while (ml | mh) {
-            uint32_t s, id;
+        while (mm) {
+            uint32_t s = (uint32_t)__builtin_ctz(mm), id;
             ent_t *e;
 
-            if (ml) {
-                s = (uint32_t)__builtin_ctzll(ml) >> 3;
-                ml &= ml - 1;
-            } else {
-                s = 8 + ((uint32_t)__builtin_ctz(mh) >> 3);
-                mh &= mh - 1;
-            }
-            id = gc_load_32(&b->id[s]);
+            mm &= mm - 1;
+            id = GC_RD_ACQ(&b->id[s]);
             if (id == 0 || id == GC_TAB_RES)
                 continue;
             e = tab_ent(t, id);
@@ -394,7 +430,7 @@ map_probe(const gc_tab_t *t, map_t *m, const gc_tab_key_t *k, uint32_t *bi, uint
                 return e;
             }
         }
-        if (gc_load_8(&b->ovf) == 0)
+        if (GC_RD_ACQ(&b->ovf) == 0)
             return NULL;
         i = i + 1 == nb ? 0 : i + 1;
     }
@@ -403,6 +439,31 @@ map_probe(const gc_tab_t *t, map_t *m, const gc_tab_key_t *k, uint32_t *bi, uint
 
 /* ------------------------------------------------------------------ */
 /* Reads                                                                */
+
+/* Copy n bytes: up to 64 inline as two overlapping moves of the largest
+ * fitting power of two (no call, no size loop), more by memcpy. */
+static inline void
+tab_copy(void *dst, const void *src, size_t n)
+{
+    unsigned char *d = dst;
+    const unsigned char *s = src;
+
+    /* dst and src never overlap; the two halves may overlap each other
+     * in dst, writing the same bytes twice. */
+    if (n >= 32 && n <= 64) {
+        memcpy(d, s, 32);
+        memcpy(d + n - 32, s + n - 32, 32);
+    } else if (n >= 16 && n < 32) {
+        memcpy(d, s, 16);
+        memcpy(d + n - 16, s + n - 16, 16);
+    } else if (n > 64 || n >= 4) {
+        memcpy(d, s, n);
+    } else if (n > 0) {
+        d[0] = s[0];
+        d[n / 2] = s[n / 2];
+        d[n - 1] = s[n - 1];
+    }
+}
 
 static uint64_t
 tab_now(const gc_tab_t *t)
@@ -426,7 +487,7 @@ retry:
     /* Acquire: pairs with the commit's closing release store; odd means a
      * commit is storing its slots: wait (it stores ids only, no
      * allocation), yielding if the writer seems preempted. */
-    s1 = gc_load_32(&t->bseq);
+    s1 = GC_RD_ACQ(&t->bseq);
     if (s1 & 1) {
         if (++spins > 128)
             sched_yield();
@@ -438,7 +499,7 @@ retry:
         map_t *m;
         ent_t *e = NULL;
 
-        for (m = gc_load_ptr(&t->map); m != NULL; m = gc_load_ptr(&m->next)) {
+        for (m = GC_RD_ACQ(&t->map); m != NULL; m = GC_RD_ACQ(&m->next)) {
             e = map_probe(t, m, k, NULL, NULL);
             if (e != NULL)
                 break;
@@ -450,7 +511,7 @@ retry:
 
             if (e->flags & GC_TAB_F_TTL) {
                 /* Pairs with the writer's atomic store in set_ttl. */
-                uint64_t d = gc_load_64(&ent_ext(e)->deadline);
+                uint64_t d = GC_RD_ACQ(&ent_ext(e)->deadline);
 
                 if (d != 0) {
                     uint64_t now = tab_now(t);
@@ -465,27 +526,25 @@ retry:
             if (vlen != NULL)
                 *vlen = e->vlen;
             if (e->vlen <= cap) {
-                if (e->vlen > 0)   /* buf may be NULL with cap 0 */
-                    memcpy(buf, ent_key(e) + e->klen, e->vlen);
+                tab_copy(buf, ent_key(e) + e->klen, e->vlen);
                 rc = 0;
             } else {
-                if (cap > 0)
-                    memcpy(buf, ent_key(e) + e->klen, cap);
+                tab_copy(buf, ent_key(e) + e->klen, cap);
                 rc = -ENOBUFS;
             }
             /* Relaxed byte store only when the counter changes, so a hot
              * entry's line stays shared; a lost race loses one count. */
-            c = gc_load_8(&e->freq);
+            c = GC_RD_ACQ(&e->freq);
             if (c < 3)
-                gc_store_8(&e->freq, (uint8_t)(c + 1));
+                GC_WR_RLX(&e->freq, (uint8_t)(c + 1));
         }
     }
 done:
-    /* The seqlock's read-side barrier: our slot loads happen before the
-     * second load of bseq (pairs with the commit's release fence after its
-     * odd store). */
-    ck_pr_fence_load();
-    if (gc_load_32(&t->bseq) != s1)
+    /* The seqlock's read side: the id loads above are acquires, so this
+     * second load of bseq cannot move before them; a reader that loaded an
+     * id the commit stored (after its odd store, see below) then loads
+     * the odd or a later value here. */
+    if (GC_RD_ACQ(&t->bseq) != s1)
         goto retry;
     gc_ebr_exit(r);
     return rc;
@@ -499,7 +558,7 @@ done:
  * calloc gets fresh zero pages from mmap for a large block, and their first
  * touch is spread over the inserts and moves that follow. */
 static map_t *
-map_new(uint32_t nb)
+map_new(uint32_t nb, int huge)
 {
     void *raw = gc_calloc(1, sizeof(map_t) + (size_t)nb * sizeof(bucket_t) + 64);
     map_t *m;
@@ -509,6 +568,16 @@ map_new(uint32_t nb)
     m = (map_t *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
     m->raw = raw;
     m->nb = nb;
+    /* A large map on huge pages (advice only; see slab.h for why: a TLB
+     * miss per get costs more than the cache miss on this VM).  Only the
+     * 2 MiB-aligned interior; a small map stays on small pages. */
+    if (huge && nb >= 32768) {
+        uintptr_t lo = ((uintptr_t)m->b + (2u << 20) - 1) & ~(uintptr_t)((2u << 20) - 1);
+        uintptr_t hi = ((uintptr_t)(m->b + nb)) & ~(uintptr_t)((2u << 20) - 1);
+
+        if (hi > lo)
+            (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+    }
     return m;
 }
 
@@ -644,7 +713,7 @@ tab_room(gc_tab_t *t, uint64_t extra)
         nb *= 2;
     if (nb > UINT32_MAX)
         return -ENOMEM;
-    nm = map_new((uint32_t)nb);
+    nm = map_new((uint32_t)nb, t->slab.huge);
     if (nm == NULL)
         return -ENOMEM;
     /* Release: the zeroed map is visible to a reader that follows ->next. */
@@ -1413,17 +1482,16 @@ gc_tab_batch_commit(gc_tab_t *t, int64_t *evicted)
     if (!t->in_batch)
         return -EINVAL;
     if (t->sn > 0) {
-        /* The seqlock's write side: odd, then (release fence) the slot
-         * stores, then even with release.  A reader that saw any of the
-         * stores re-reads bseq after its load fence and retries. */
+        /* The seqlock's write side: odd, then the id stores (each a
+         * release, so a reader that acquires one also sees the odd value
+         * when it re-reads bseq), then even with release. */
         gc_store_32(&t->bseq, q + 1);
-        /* (In TSan builds the slot stores below are release stores, which
-         * order this store before them as the fence does.) */
-        ck_pr_fence_store();
         for (i = 0; i < t->sn; i++) {
             stage_t *s = &t->st[i];
 
-            gc_store_32(&s->m->b[s->bi].id[s->si], s->new_id);
+            /* Release (and on x86 a store after a store): the odd value
+             * is visible before the id. */
+            GC_WR_REL(&s->m->b[s->bi].id[s->si], s->new_id);
         }
         gc_store_32(&t->bseq, q + 2);
         /* Now the writer-only indexes (readers do not see them). */
@@ -1693,6 +1761,7 @@ gc_tab_new(const gc_tab_opts_t *o, gc_tab_t **out)
         t->max_entries = o->max_entries;
         t->max_bytes = o->max_bytes;
         t->clock = o->clock;
+        t->slab.huge = o->huge_pages != 0;
     }
     t->limited = t->max_entries != 0 || t->max_bytes != 0;
     if (t->limited) {
@@ -1706,7 +1775,7 @@ gc_tab_new(const gc_tab_opts_t *o, gc_tab_t **out)
             goto fail;
         t->gmask = (uint32_t)(nbk - 1);
     }
-    t->map = t->newest = map_new(8);
+    t->map = t->newest = map_new(8, 0);
     if (t->map == NULL || gc_tab_ns_intern(t, "", 0, &id) != 0)
         goto fail;
     *out = t;

@@ -8,9 +8,9 @@
  * happens-before edge such as a mutex or a mailbox).  "Any thread"
  * functions are lock-free and may run concurrently with the writer and
  * with each other; a reader thread registers itself on its first call
- * (one calloc per thread for the life of the program; -ENOMEM if it fails)
- * and unregisters at exit.  gc_tab_new/gc_tab_free: no other thread may use
- * the table.
+ * (one cache line from libc per thread for the life of the program; -ENOMEM
+ * if that fails) and unregisters at exit.  gc_tab_new/gc_tab_free: no
+ * other thread may use the table.
  *
  * Batches.  Between gc_tab_batch_begin and gc_tab_batch_commit or
  * gc_tab_batch_abort the writer calls only gc_tab_batch_put (and the any-
@@ -41,6 +41,10 @@ uint64_t gc_tab_hash(uint16_t ns, const void *key, size_t len);
 typedef struct gc_tab_opts {
     size_t max_entries, max_bytes;   /* 0: unlimited */
     const actor_clock_t *clock;      /* TTL clock; NULL: monotonic */
+    int huge_pages;                  /* (addition) 1: advise MADV_HUGEPAGE for
+                                        large maps and the entry slab: fewer
+                                        TLB misses at millions of entries,
+                                        ~7 B/entry more RSS measured at 1M */
 } gc_tab_opts_t;
 
 /* 0, -ENOMEM.  o may be NULL (no limits, monotonic clock). */
