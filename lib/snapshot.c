@@ -457,8 +457,12 @@ cache_load(cache_t *c, const char *path, int timeout_ms)
     x.c = c;
     x.max_bytes = c->max_bytes;
     x.timeout_ms = timeout_ms;
-    /* Everything checked before anything is put: a bad file loads nothing. */
-    rc = gc_snap_parse(buf, len, now_wall, gc_load_check, &x);
+    /* Everything checked before anything is put, the file first (a
+     * structurally bad file is -EBADMSG whatever the cache's limits), then
+     * the records against this cache's limits: a bad file loads nothing. */
+    rc = gc_snap_parse(buf, len, now_wall, NULL, NULL);
+    if (rc == 0)
+        rc = gc_snap_parse(buf, len, now_wall, gc_load_check, &x);
     if (rc == 0) {
         x.ops = gc_malloc(GC_SNAP_BATCH * sizeof(*x.ops));
         x.nsbuf = gc_malloc(GC_SNAP_BATCH * sizeof(*x.nsbuf));

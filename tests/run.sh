@@ -38,11 +38,16 @@ run_fuzz() {
   echo "=== gencache tests: fuzz (60 s, libFuzzer + ASan)"
   CC=clang cmake -S . -B build/fuzz -DGC_WERROR=ON -DGC_FUZZ=ON -DGC_ASAN=ON \
     -DGC_BUILD_EXAMPLES=OFF -DGC_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-  cmake --build build/fuzz -j"$jobs" --target fuzz_cache
+  cmake --build build/fuzz -j"$jobs" --target fuzz_cache fuzz_snapshot
   local corpus
   corpus=$(mktemp -d)
   cp tests/fuzz/corpus/* "$corpus"/
   ./build/fuzz/tests/fuzz_cache -max_total_time=60 -timeout=10 -print_final_stats=1 "$corpus" 2>&1 | tail -12
+  rm -rf "$corpus"
+  echo "=== gencache tests: fuzz the snapshot loader (30 s)"
+  corpus=$(mktemp -d)
+  cp tests/fuzz/snapshot_corpus/* "$corpus"/
+  ./build/fuzz/tests/fuzz_snapshot -max_total_time=30 -timeout=10 -print_final_stats=1 "$corpus" 2>&1 | tail -12
   rm -rf "$corpus"
 }
 
@@ -54,7 +59,7 @@ run_valgrind() {
   cmake --build build/plain -j"$jobs" >/dev/null
   local vg=(valgrind -q --trace-children=yes --error-exitcode=99 --leak-check=full
             --errors-for-leak-kinds=definite)
-  for t in actor sup alloc; do
+  for t in actor sup alloc events; do
     echo "--- valgrind test_$t"
     "${vg[@]}" "build/plain/tests/test_$t"
     passed=$((passed + 1))
@@ -94,8 +99,20 @@ run_valgrind() {
       exit "$rc"
     fi
   fi
+  # The table with its growth test at 100k keys instead of 1M (GC_TAB_SMALL).
+  echo "--- valgrind test_tab (GC_TAB_SMALL)"
+  GC_TAB_SMALL=1 "${vg[@]}" build/plain/tests/test_tab
+  passed=$((passed + 1))
+  # Snapshots without the crash tcase (it forks dumping children and kills
+  # them; ASan covers it).
+  echo "--- valgrind test_snapshot (without the crash tcase)"
+  CK_EXCLUDE_TCASE=crash "${vg[@]}" build/plain/tests/test_snapshot
+  passed=$((passed + 1))
   echo "--- valgrind fuzz_replay"
   "${vg[@]}" build/plain/tests/fuzz_replay tests/fuzz/corpus
+  passed=$((passed + 1))
+  echo "--- valgrind fuzz_snapshot_replay"
+  "${vg[@]}" build/plain/tests/fuzz_snapshot_replay tests/fuzz/snapshot_corpus
   passed=$((passed + 1))
 }
 
@@ -116,6 +133,8 @@ for mode in "${modes[@]}"; do
     ubsan) flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DGC_UBSAN=ON -DGC_BUILD_BENCH=OFF) ;;
     *) echo "run.sh: unknown mode '$mode' (plain, asan, tsan, ubsan, noredis, valgrind, fuzz)" >&2; exit 2 ;;
   esac
+  # TSan runs the table's growth test at 100k keys instead of 1M.
+  if [ "$mode" = tsan ]; then export GC_TAB_SMALL=1; else unset GC_TAB_SMALL; fi
   echo "=== gencache tests: $mode build"
   cmake -S . -B "build/$mode" -DGC_WERROR=ON "${flags[@]}" >/dev/null
   cmake --build "build/$mode" -j"$jobs"

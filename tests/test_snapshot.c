@@ -265,10 +265,12 @@ expect_load_fails(cache_t *c, const char *p, int want, const char *what)
 START_TEST(test_bad_files)
 {
     fx_t a, b;
-    const char *good = path_of("good"), *bad = path_of("bad");
+    char good[128], bad[128];
     unsigned char *img, *x;
     size_t len, n;
 
+    snprintf(good, sizeof(good), "%s", path_of("good"));
+    snprintf(bad, sizeof(bad), "%s", path_of("bad"));
     fx_start(&a, (cache_opts_t){ 0 });
     fx_start(&b, (cache_opts_t){ .max_bytes = 100 });
     fill(a.c);
@@ -289,6 +291,13 @@ START_TEST(test_bad_files)
         memcpy(x, img, len);
         x[n] ^= 0x5a;
         spit(bad, x, len);
+        if (n >= 8 && n < 12 &&
+            ((uint32_t)x[8] | (uint32_t)x[9] << 8 | (uint32_t)x[10] << 16 |
+             (uint32_t)x[11] << 24) > 1) {
+            /* A version byte that now reads "newer": refused as such. */
+            expect_load_fails(b.c, bad, -EPROTONOSUPPORT, "corrupt version");
+            continue;
+        }
         expect_load_fails(b.c, bad, n < 8 ? -EPROTO : -EBADMSG, "corrupt");
     }
     /* Foreign. */
