@@ -27,6 +27,7 @@
 #include "peers.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -881,6 +882,84 @@ run_idle(size_t n)
     bench_idle();
 }
 
+/* ------------------------------------------------------------------ */
+/* Snapshots                                                            */
+
+/* Copy a file the way a careful program would (read, write, fsync): the
+ * baseline a dump and a load are measured against, on the same disk. */
+static double
+copy_file_s(const char *from, const char *to)
+{
+    static char buf[1 << 20];
+    uint64_t t0 = now_ns();
+    FILE *in = fopen(from, "rb");
+    int out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    size_t n;
+
+    if (in == NULL || out < 0)
+        exit(1);
+    while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+        if (write(out, buf, n) != (ssize_t)n)
+            exit(1);
+    fsync(out);
+    close(out);
+    fclose(in);
+    return (double)(now_ns() - t0) / 1e9;
+}
+
+static void
+bench_snapshot(size_t n)
+{
+    unsigned char *keys = bench_make_keys(n), val[BVAL];
+    cache_op_t op = { .kind = CACHE_OP_PUT, .key_len = BKEY, .value = val, .value_len = BVAL,
+                      .ttl_ms = CACHE_TTL_NONE };
+    double vd[16], vl[16], vc[16];
+    char path[64], copy[80];
+    size_t i;
+    int rep;
+    char wl[64];
+
+    memset(val, 'v', sizeof(val));
+    snprintf(path, sizeof(path), "/tmp/gencache-bench-snap-%ld", (long)getpid());
+    snprintf(copy, sizeof(copy), "%s.copy", path);
+    for (rep = 0; rep < reps; rep++) {
+        cache_t *c, *d;
+        uint64_t t0;
+
+        if (cache_start(NULL, &c) != 0)
+            exit(1);
+        for (i = 0; i < n; i++) {
+            op.key = keys + i * BKEY;
+            while (cache_cast(c, &op) == -EAGAIN)
+                ;
+        }
+        cache_sync(c, ACTOR_INFINITY);
+        t0 = now_ns();
+        if (cache_dump(c, path, ACTOR_INFINITY) != 0)
+            exit(1);
+        vd[rep] = (double)(now_ns() - t0) / 1e9;
+        vc[rep] = copy_file_s(path, copy);
+        if (cache_start(NULL, &d) != 0)
+            exit(1);
+        t0 = now_ns();
+        if (cache_load(d, path, ACTOR_INFINITY) != 0)
+            exit(1);
+        vl[rep] = (double)(now_ns() - t0) / 1e9;
+        cache_stop(c, ACTOR_INFINITY);
+        cache_release(c);
+        cache_stop(d, ACTOR_INFINITY);
+        cache_release(d);
+        unlink(path);
+        unlink(copy);
+    }
+    snprintf(wl, sizeof(wl), "snapshot, %zuk keys", n / 1000);
+    bench_emit((row_t){ wl, "dump (collect + write + fsync)", bench_median(vd, reps), "s",
+                        "file copy (read + write + fsync)", bench_median(vc, reps), "", -1 });
+    bench_emit((row_t){ wl, "load (validate + put)", bench_median(vl, reps), "s",
+                        "file copy (read + write + fsync)", bench_median(vc, reps), "", -1 });
+    free(keys);
+}
+
 static void
 usage(const char *argv0)
 {
@@ -939,6 +1018,7 @@ main(int argc, char **argv)
     section("put by call", run_calls, 0);
     section("bulk load", bench_bulk, big);
     section("expiry", bench_expiry, big);
+    section("snapshot", bench_snapshot, big);
     section("restart", run_restart, 0);
     section("idle", run_idle, 0);
     return 0;
