@@ -142,8 +142,8 @@ gc_slab_alloc(gc_slab_t *s, size_t size, uint32_t *id)
     k = &s->cls[size / 8];
     if (k->free != NULL) {
         p = k->free;
-        memcpy(&k->free, p, sizeof(p));
-        memcpy(id, p + sizeof(p), sizeof(*id));
+        memcpy(&k->free, p, sizeof(k->free));
+        memcpy(id, p + sizeof(k->free), sizeof(*id));
         return p;
     }
     if (k->bump == NULL || (size_t)(k->end - k->bump) < size) {
