@@ -829,7 +829,11 @@ static void
 section(const char *name, void (*fn)(size_t), size_t n)
 {
     uint64_t t0 = now_ns();
+    const char *only = getenv("GENCACHE_BENCH_ONLY");
 
+    /* GENCACHE_BENCH_ONLY=name runs one section (for profiling it). */
+    if (only != NULL && strcmp(only, name) != 0)
+        return;
     fn(n);
     if (times)
         fprintf(stderr, "[%s: %.1f s]\n", name, (double)(now_ns() - t0) / 1e9);

@@ -24,6 +24,9 @@
 #define GC_OP_ALL 100
 /* Internal request kind for cache_dump: collect the live records. */
 #define GC_OP_DUMP 101
+/* Internal request kind for cache_load: make room for batch_len more
+ * entries at once (a hint; see snapshot.c). */
+#define GC_OP_RESERVE 102
 
 typedef struct gc_req {
     uint32_t kind;           /* cache_op_kind_t, or GC_OP_ALL */

@@ -470,6 +470,8 @@ cache_load(cache_t *c, const char *path, int timeout_ms)
             rc = -ENOMEM;
     }
     if (rc == 0)
+        (void)gc_cache_reserve(c, gc_get_le(buf + 16, 8), timeout_ms);
+    if (rc == 0)
         rc = gc_snap_parse(buf, len, now_wall, gc_load_put, &x);
     if (rc == 0)
         rc = gc_load_flush(&x);

@@ -30,6 +30,11 @@ typedef struct gc_snap_rec {
  */
 int gc_cache_collect(cache_t *c, gc_snap_rec_t **recs, size_t *n, int timeout_ms);
 
+/* Front (cache.c): make room in a local cache's table for n more entries
+ * at once, before a load puts them (a hint: errors are ignored by the
+ * caller).  0 or a negative errno. */
+int gc_cache_reserve(cache_t *c, uint64_t n, int timeout_ms);
+
 /*
  * Validate a snapshot image buf[0..len) and call fn for each record (fn
  * may be NULL: validation only); records dead by now_wall (wall-clock ms)
