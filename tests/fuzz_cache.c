@@ -334,48 +334,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifndef GC_LIBFUZZER
-/* Replay driver: run every regular file in the directories (or files)
- * named on the command line. */
-static int
-replay_file(const char *path)
-{
-    FILE *fp = fopen(path, "rb");
-    uint8_t buf[4096];
-    size_t n;
-
-    if (fp == NULL)
-        return -1;
-    n = fread(buf, 1, sizeof(buf), fp);
-    fclose(fp);
-    run_one(buf, n);
-    return 0;
-}
+#include "fuzz_replay.h"
 
 int
 main(int argc, char **argv)
 {
-    int i, count = 0;
-
-    for (i = 1; i < argc; i++) {
-        DIR *d = opendir(argv[i]);
-        struct dirent *de;
-
-        if (d == NULL) {
-            if (replay_file(argv[i]) == 0)
-                count++;
-            continue;
-        }
-        while ((de = readdir(d)) != NULL) {
-            char path[4096];
-            struct stat st;
-
-            snprintf(path, sizeof(path), "%s/%s", argv[i], de->d_name);
-            if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && replay_file(path) == 0)
-                count++;
-        }
-        closedir(d);
-    }
-    printf("fuzz_replay: %d inputs replayed, no divergence\n", count);
-    return count > 0 ? 0 : 1;
+    return gc_replay_main(argc, argv, 4096, run_one, "fuzz_replay (no divergence)");
 }
 #endif

@@ -111,46 +111,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifndef GC_LIBFUZZER
-static int
-replay_file(const char *path)
-{
-    FILE *fp = fopen(path, "rb");
-    static uint8_t buf[1 << 20];
-    size_t n;
-
-    if (fp == NULL)
-        return -1;
-    n = fread(buf, 1, sizeof(buf), fp);
-    fclose(fp);
-    run_one(buf, n);
-    return 0;
-}
+#include "fuzz_replay.h"
 
 int
 main(int argc, char **argv)
 {
-    int i, count = 0;
-
-    for (i = 1; i < argc; i++) {
-        DIR *d = opendir(argv[i]);
-        struct dirent *de;
-
-        if (d == NULL) {
-            if (replay_file(argv[i]) == 0)
-                count++;
-            continue;
-        }
-        while ((de = readdir(d)) != NULL) {
-            char path[4096];
-            struct stat st;
-
-            snprintf(path, sizeof(path), "%s/%s", argv[i], de->d_name);
-            if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && replay_file(path) == 0)
-                count++;
-        }
-        closedir(d);
-    }
-    printf("fuzz_snapshot_replay: %d inputs replayed, all accepted or refused cleanly\n", count);
-    return count > 0 ? 0 : 1;
+    return gc_replay_main(argc, argv, 1 << 20, run_one, "fuzz_snapshot_replay (all accepted or refused cleanly)");
 }
 #endif
