@@ -258,11 +258,15 @@ typedef int (*cache_compute_fn)(const void *key, size_t key_len, void *arg,
 
 typedef enum cache_op_kind {
     CACHE_OP_PUT = 1,   /* ns, key, value, ttl_ms */
-    CACHE_OP_PUT_BATCH, /* batch[0..batch_len): each a CACHE_OP_PUT; applied
-                           all or nothing by the worker (no other write in
-                           between, and an error stores none), but a direct
-                           reader (cache_get) may see some records of a
-                           batch before the others while it is applied */
+    CACHE_OP_PUT_BATCH, /* batch[0..batch_len): each a CACHE_OP_PUT; all or
+                           nothing (no other write in between, an error
+                           stores none).  Local cache: a direct reader
+                           (cache_get) sees all of it or none of it, and
+                           a replaced value until the whole batch is in.
+                           Redis cache: one MULTI/EXEC (atomic in Redis);
+                           the near-cache is refreshed record by record
+                           after EXEC, so a direct read may briefly see
+                           part of it */
     CACHE_OP_GET,       /* ns, key -> buf/cap/out_len (+ out_ttl_ms) */
     CACHE_OP_DELETE,    /* ns, key */
     CACHE_OP_EXPIRE,    /* ns, key, ttl_ms: set a new TTL from now */
