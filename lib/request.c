@@ -245,3 +245,16 @@ gc_view_parse(const unsigned char *p, gc_view_t *v)
     p += v->r.value_len;
     v->next = p;
 }
+
+int
+gc_reply_value(actor_reply_t *reply, int64_t ttl, const void *value, size_t value_len)
+{
+    unsigned char *out = actor_reply_buf(reply, sizeof(ttl) + value_len);
+
+    if (out == NULL)
+        return -ENOMEM;
+    memcpy(out, &ttl, sizeof(ttl));
+    if (value_len > 0)
+        memcpy(out + sizeof(ttl), value, value_len);
+    return 0;
+}

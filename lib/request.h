@@ -77,6 +77,10 @@ size_t gc_req_all_size(size_t ns_len, size_t pat_len);
 void gc_req_encode_all(unsigned char *p, const char *ns, size_t ns_len, const char *pat,
                        size_t pat_len);
 
+/* The reply of a GET or TAKE call: [int64 ttl][value] (cache.c decodes
+ * it).  0 or -ENOMEM (actor_reply_buf). */
+int gc_reply_value(actor_reply_t *reply, int64_t ttl, const void *value, size_t value_len);
+
 /* Parse the request at p. */
 void gc_view_parse(const unsigned char *p, gc_view_t *v);
 

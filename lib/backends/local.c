@@ -41,7 +41,6 @@ lb_reply_get(gc_backend_t *b, const gc_view_t *v, actor_reply_t *reply)
     const void *val;
     size_t vlen;
     int64_t ttl;
-    unsigned char *out;
 
     if (gc_host_find(b->h, v->ns, v->r.ns_len, v->key, v->r.key_len, &val, &vlen, &ttl,
                      NULL) != 0) {
@@ -51,13 +50,7 @@ lb_reply_get(gc_backend_t *b, const gc_view_t *v, actor_reply_t *reply)
     gc_host_count(b->h, GC_STAT_HITS, 1);
     if (v->r.kind == CACHE_OP_TTL)
         return actor_reply_set(reply, &ttl, sizeof(ttl));
-    out = actor_reply_buf(reply, sizeof(ttl) + vlen);
-    if (out == NULL)
-        return -ENOMEM;
-    memcpy(out, &ttl, sizeof(ttl));
-    if (vlen > 0)
-        memcpy(out + sizeof(ttl), val, vlen);
-    return 0;
+    return gc_reply_value(reply, ttl, val, vlen);
 }
 
 static int
@@ -106,17 +99,13 @@ lb_take(gc_backend_t *b, const gc_view_t *v, actor_reply_t *reply)
     const void *val;
     size_t vlen;
     int64_t ttl;
-    unsigned char *out;
 
     if (gc_host_find(b->h, v->ns, v->r.ns_len, v->key, v->r.key_len, &val, &vlen, &ttl,
                      NULL) != 0)
         return lb_delete(b, v->ns, v->r.ns_len, v->key, v->r.key_len);  /* expired: removed */
     if (reply != NULL) {
-        if ((out = actor_reply_buf(reply, sizeof(ttl) + vlen)) == NULL)
+        if (gc_reply_value(reply, ttl, val, vlen) != 0)
             return -ENOMEM;
-        memcpy(out, &ttl, sizeof(ttl));
-        if (vlen > 0)
-            memcpy(out + sizeof(ttl), val, vlen);
         if (vlen > v->r.cap)
             return -ENOBUFS;
     }

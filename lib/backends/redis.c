@@ -1326,7 +1326,6 @@ rd_reply_get(gc_redis_t *r, const gc_view_t *v, actor_reply_t *reply)
     redisReply *hold;
     size_t vlen;
     int64_t ttl;
-    unsigned char *out;
     int rc;
 
     rc = rd_get(r, v->ns, v->r.ns_len, v->key, v->r.key_len, &hold, &val, &vlen, &ttl);
@@ -1337,12 +1336,8 @@ rd_reply_get(gc_redis_t *r, const gc_view_t *v, actor_reply_t *reply)
     gc_host_count(r->h, GC_STAT_HITS, 1);
     if (v->r.kind == CACHE_OP_TTL) {
         rc = actor_reply_set(reply, &ttl, sizeof(ttl));
-    } else if ((out = actor_reply_buf(reply, sizeof(ttl) + vlen)) == NULL) {
-        rc = -ENOMEM;
     } else {
-        memcpy(out, &ttl, sizeof(ttl));
-        if (vlen > 0)
-            memcpy(out + sizeof(ttl), val, vlen);
+        rc = gc_reply_value(reply, ttl, val, vlen);
     }
     freeReplyObject(hold);
     return rc;
@@ -1845,7 +1840,6 @@ rd_take(gc_redis_t *r, const gc_view_t *v, actor_reply_t *reply)
     redisReply *rep;
     size_t vlen;
     int64_t ttl = 0;
-    unsigned char *out;
     int rc;
 
     if (rd_key2(r, v->ns, v->r.ns_len, v->key, v->r.key_len, &lens[3]) != 0)
@@ -1870,17 +1864,10 @@ rd_take(gc_redis_t *r, const gc_view_t *v, actor_reply_t *reply)
     rc = s != rep ? -ENOBUFS : 0;   /* the array: too long, not taken */
     if (rc == 0)
         gc_host_count(r->h, GC_STAT_DELETES, 1);
-    if (reply != NULL) {
-        if ((out = actor_reply_buf(reply, sizeof(ttl) + vlen)) == NULL) {
-            /* The one case where an error does not mean "nothing
-             * changed": the value was taken and cannot be handed over. */
-            rc = -ENOMEM;
-        } else {
-            memcpy(out, &ttl, sizeof(ttl));
-            if (vlen > 0)
-                memcpy(out + sizeof(ttl), val, vlen);
-        }
-    }
+    /* The one case where an error does not mean "nothing changed": the
+     * value was taken and could not be handed over (-ENOMEM). */
+    if (reply != NULL && gc_reply_value(reply, ttl, val, vlen) != 0)
+        rc = -ENOMEM;
     freeReplyObject(rep);
     return rc;
 }
