@@ -98,6 +98,14 @@ typedef struct cache_txn cache_txn_t;
  *
  * Zeroed fields take the default given in brackets.
  */
+/* One Redis server or sentinel, by address (cache_redis_opts_t's sentinels
+ * and cluster lists).  host: a name (resolved off the worker thread, within
+ * connect_timeout_ms) or a numeric address; port 1..65535. */
+typedef struct cache_redis_node {
+    const char *host;
+    int port;
+} cache_redis_node_t;
+
 typedef struct cache_redis_opts {
     const char *host;          /* ["127.0.0.1"] host name or address */
     int port;                  /* [6379] */
@@ -122,6 +130,22 @@ typedef struct cache_redis_opts {
                                   -ENOTCONN, abnormal: its supervisor restarts
                                   it) after this long without Redis; < 0:
                                   never */
+    /* Topology (docs/redis.md, "One server, Sentinel, Cluster").  At most
+     * one of the two lists may be given; with neither, host:port is the
+     * one server.  host and port are then ignored. */
+    const cache_redis_node_t *sentinels; /* [none] Sentinel: these
+                                  sentinels are asked for the primary of
+                                  master_name; the cache follows failovers
+                                  (+switch-master) and reconnects */
+    size_t n_sentinels;
+    const char *master_name;   /* required with sentinels (<= 255 bytes) */
+    const char *sentinel_password; /* [none] AUTH sent to the sentinels
+                                  (username / password go to the data
+                                  servers) */
+    const cache_redis_node_t *cluster; /* [none] Redis Cluster: seed nodes;
+                                  keys are sharded by slot over the
+                                  primaries; db must be 0 */
+    size_t n_cluster;
 } cache_redis_opts_t;
 
 /*
@@ -221,7 +245,14 @@ typedef struct cache_stats {
     uint64_t remote_errors;    /* commands failed: error reply or lost link */
     uint64_t invalidations;    /* near-cache keys dropped for other writers */
     uint64_t reconnects;       /* connections made after the first */
-    uint64_t connected;        /* 1 while the worker is connected to Redis */
+    uint64_t connected;        /* 1 while the worker is connected to Redis
+                                  (a cluster: to every primary) */
+    uint64_t redirects;        /* cluster: MOVED / ASK redirects followed */
+    uint64_t primaries;        /* primaries connected now (1 for one server
+                                  or Sentinel; a cluster's count) */
+    uint64_t failovers;        /* primary changes followed (Sentinel's
+                                  +switch-master, a cluster slot map
+                                  refresh that found a new primary) */
 } cache_stats_t;
 
 /* One record returned by cache_all. */
@@ -329,7 +360,10 @@ typedef struct cache_op {
  * namespace empty or longer than CACHE_NS_MAX, default_ttl_ms < 0),
  * -EEXIST (a live cache already has the name), -ENOMEM, -EAGAIN.
  * With opts->redis: also -EINVAL (empty host, port outside 1..65535, db < 0,
- * a clock given, prefix over 1024 bytes, negative timeouts or near_ttl_ms)
+ * a clock given, prefix over 1024 bytes, negative timeouts or near_ttl_ms;
+ * both sentinels and cluster given; a list with a count of 0 or more than
+ * 64 nodes, or a node with an empty host or a bad port; sentinels without
+ * master_name; cluster with db != 0)
  * and -ENOTSUP (built without hiredis, or on_event set: see cache_event_fn).
  * A Redis cache starts even when
  * Redis is unreachable: its worker keeps reconnecting (see
