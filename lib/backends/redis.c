@@ -2,7 +2,13 @@
  * The Redis backend of a cache (see include/gencache/cache.h, the
  * cache_redis_opts_t block, and docs/redis.md).
  *
- * Threads.  The cache's worker owns two hiredis connections:
+ * Threads.  Connections are made by the connector thread (redis_conn.c,
+ * see redis_int.h): the worker never waits on a connect or a name lookup;
+ * it installs the topology the connector hands it (rd_install) and asks
+ * for a new one when a link is lost (rd_want_topo, then with backoff).
+ * For each primary (one for a server or Sentinel, several in a cluster,
+ * where keys are routed by slot: rd_slot_node) the worker owns two
+ * hiredis connections, an rd_node_t:
  *   - `cmd`, where every command goes.  Casts of put and delete are
  *     pipelined: appended to hiredis's output buffer (pend[] records the
  *     reply each owes) and sent every RD_PIPE_BATCH commands and at the end
