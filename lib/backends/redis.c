@@ -267,6 +267,8 @@ struct gc_backend {
     uint32_t cur_sender;      /* sender of the cast being applied (0: a call) */
     uint32_t gen;             /* last link generation given */
     int requested;            /* a topology is asked for and not installed */
+    int map_stale;            /* cluster: a redirect named a primary we do
+                                 not know (a failover): read the map again */
     int ever_up, timer_armed, backoff, down;
     uint64_t down_since;
     int flush_armed;          /* a RD_TIMER_FLUSH timer is set */
@@ -1096,6 +1098,7 @@ rd_install(gc_redis_t *r, rd_topo_t *t)
         }
     }
     moved = r->nnodes > 0 && !rd_same_primaries(r, t);
+    r->map_stale = 0;
     (void)rd_drain_all(r);
     for (i = 0; i < r->nnodes; i++)
         rd_node_free(r, r->nodes[i]);
@@ -1230,6 +1233,18 @@ rd_is_error(gc_redis_t *r, const redisReply *rep)
 static int rd_pend_push(gc_redis_t *r, rd_node_t *nd, const rd_pend_t *p);
 static int rd_not_connected(gc_redis_t *r);
 
+/* A redirect named a primary we have no link to: every link may be up
+ * (the old primary of the slot is alive, a replica now), so nothing else
+ * would ask for a new map.  Asked from the reconnection timer (backoff,
+ * not once per refused call). */
+static void
+rd_map_stale(gc_redis_t *r)
+{
+    r->map_stale = 1;
+    if (!r->requested)
+        rd_arm(r);
+}
+
 /*
  * A pipelined cast answered MOVED or ASK (cluster): send it again, in the
  * pipeline of the primary named, after ASKING for ASK; the slot map learns
@@ -1255,7 +1270,7 @@ rd_cast_redirect(gc_redis_t *r, rd_pend_t p, const redisReply *rep)
             if (r->nodes[i] == to)
                 r->slots[slot] = (uint16_t)i;
     if (to == NULL || !to->up) {
-        (void)rd_not_connected(r);   /* a primary we do not know (a failover) */
+        rd_map_stale(r);   /* a primary we do not know (a failover) */
         return -1;
     }
     p.redirects++;
@@ -1488,6 +1503,10 @@ rd_tx_run_ask(gc_redis_t *r, unsigned slot, const char *buf, size_t len, redisRe
         rd_node_t *to;
         int rc;
 
+        if (nd == NULL && r->slots != NULL && r->nnodes > 0) {
+            rd_map_stale(r);   /* a slot no primary we know serves */
+            return -ENOTCONN;
+        }
         if (nd == NULL || !nd->up)
             return rd_not_connected(r);
         /* Earlier casts first: this command is ordered after them (their
@@ -1535,7 +1554,10 @@ rd_tx_run_ask(gc_redis_t *r, unsigned slot, const char *buf, size_t len, redisRe
                 if (r->nodes[i] == to)
                     r->slots[to_slot] = (uint16_t)i;
         if (to == NULL)
-            return rd_not_connected(r);   /* a primary we do not know yet */
+        {
+            rd_map_stale(r);   /* a primary we do not know yet */
+            return -ENOTCONN;
+        }
         nd = to;
         ask = rask;
     }
@@ -1721,8 +1743,10 @@ rd_reconnect_timer(gc_redis_t *r)
         rd_install(r, t);
         return;
     }
-    if (r->nnodes > 0 && r->nup == r->nnodes && !r->requested)
+    if (r->nnodes > 0 && r->nup == r->nnodes && !r->requested && !r->map_stale) {
+        rd_after_topo(r);   /* all up: not down (down_limit_ms restarts) */
         return;
+    }
     if (r->requested) {
         /* One is being built (bounded by connect_timeout_ms a step):
          * check the limit meanwhile. */
