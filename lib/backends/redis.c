@@ -47,7 +47,7 @@
  * value without the header (written by another client) is read as is.
  */
 #define _GNU_SOURCE
-#include "cache_backend.h"
+#include "redis_int.h"
 #include "glob.h"
 #include "records.h"
 
@@ -72,9 +72,8 @@
 #define RD_FLUSH_MS 1         /* owed replies left unread at most this long */
 #define RD_PIPE_BYTES ((size_t)8 << 20)  /* or bytes appended since */
 #define RD_BACKOFF_MIN_MS 10
-#define RD_PREFIX_MAX 1024
+#define RD_REDIRECTS_MAX 5     /* MOVED / ASK followed for one command */
 #define RD_SCAN_COUNT "1000"
-#define RD_INVAL_CHANNEL "__redis__:invalidate"
 
 static const unsigned char rd_magic[4] = { 0xff, 'g', 'c', 0x01 };
 
@@ -186,12 +185,19 @@ static const char rd_cas_script[] =
     "else redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4]) end\n"
     "return 1\n";
 
-/* One reply owed on `cmd` by a pipelined cast. */
+/* What a pend record owes (rd_pend_t.kind). */
+enum { RD_P_PUT = 1, RD_P_DEL = 2, RD_P_ASKING = 3 };
+
+/* One reply owed on a node's `cmd` by a pipelined cast. */
 typedef struct rd_pend {
     unsigned char *key;   /* delete: the key (ns NUL key, gc_malloc'ed) to
-                             drop again when the reply comes; put: NULL */
+                             drop again when the reply comes; else NULL */
     size_t klen;
-    int is_put;
+    char *cmd;            /* cluster: the command as sent (gc_malloc'ed),
+                             sent again after a MOVED / ASK; else NULL */
+    size_t cmdlen;
+    int kind;             /* RD_P_* */
+    int redirects;        /* times this command was redirected */
     uint32_t sender;      /* the cast's sender, told of a loss or an error
                              reply by its next cache_sync */
 } rd_pend_t;
@@ -201,7 +207,7 @@ enum { RD_INV_KEYS = 1, RD_INV_ALL = 2, RD_INV_DOWN = 3 };
 
 /* The payload of a listener message (gc_host_msg_send, tag RD_MSG_INVAL). */
 typedef struct rd_inval_msg {
-    uint32_t gen;         /* connection generation it came from */
+    uint32_t gen;         /* the link it came from (rd_node_t.gen) */
     int kind;
     size_t n;             /* RD_INV_KEYS: keys that follow, each as
                              [size_t len][bytes], the prefix removed */
@@ -210,43 +216,64 @@ typedef struct rd_inval_msg {
 
 /* Timer and message tags (gc_host_timer, gc_host_msg_send). */
 enum { RD_TIMER_RECONNECT = 1, RD_TIMER_FLUSH = 2, RD_TIMER_PING = 3 };
-enum { RD_MSG_INVAL = 1 };
+enum { RD_MSG_INVAL = 1, RD_MSG_TOPO = 2, RD_MSG_SWITCH = 3 };
 
 typedef struct gc_backend gc_redis_t;
 
+/*
+ * One primary the worker talks to: its two connections, its listener, and
+ * the replies its pipeline owes.  Worker thread only, except what the
+ * listener reads (sub, gen, r; set before the listener starts and not
+ * changed until rd_node_close joined it) and `stopping`.
+ */
+typedef struct rd_node {
+    gc_redis_t *r;
+    char ip[RD_IP_MAX];
+    int port;
+    redisContext *cmd, *sub;
+    pthread_t listener;
+    int listening;
+    uint32_t stopping;        /* listener stop flag, see rd_node_close */
+    uint32_t gen;             /* unique per link (r->gen counts) */
+    rd_inval_msg_t *down_msg; /* the listener's DOWN message, preallocated */
+    int down_used;            /* the listener took down_msg */
+    int up;
+    rd_pend_t *pend;
+    size_t npend, pcap;
+    size_t pdone;             /* pend[0..pdone) already read back */
+    size_t psent;             /* pend[..psent) written to the socket */
+    size_t pbytes;            /* key + value bytes appended since a drain */
+} rd_node_t;
+
 struct gc_backend {
-    /* Configuration: set by gc_redis_new, read-only afterwards. */
-    char *host, *user, *pass, *prefix;
-    size_t prefix_len;
-    int port, db, connect_ms, io_ms, near, serve_stale, backoff_max, down_limit;
+    /* Configuration: set by rd_create, read-only afterwards. */
+    rd_cfg_t cfg;
+    int serve_stale, backoff_max, down_limit;
     int64_t near_ttl;
 
     gc_host_t *h;             /* the cache (cache_backend.h's host side) */
 
     /* Worker thread only. */
+    rd_conn_t *conn;          /* the connector (redis_conn.c) */
+    rd_node_t *nodes[RD_NODES_MAX];
+    size_t nnodes, nup;       /* nodes installed; of them up */
+    uint16_t *slots;          /* cluster: slot -> index in nodes[] */
     uint32_t cur_sender;      /* sender of the cast being applied (0: a call) */
-    redisContext *cmd, *sub;
-    pthread_t listener;
-    int listening;
-    uint32_t gen;             /* bumped at each connection */
-    uint32_t stopping;        /* listener stop flag, see rd_close */
-    int up, ever_up, timer_armed, backoff;
+    uint32_t gen;             /* last link generation given */
+    int requested;            /* a topology is asked for and not installed */
+    int ever_up, timer_armed, backoff, down;
     uint64_t down_since;
-    rd_pend_t *pend;
-    size_t npend, pcap;
-    size_t pdone;             /* pend[0..pdone) already read back */
-    size_t psent;             /* pend[..psent) written to the socket */
     int flush_armed;          /* a RD_TIMER_FLUSH timer is set */
     int ping_armed;           /* a RD_TIMER_PING timer is set */
-    int ping_ms;              /* health-check period of `cmd` */
-    rd_inval_msg_t *down_msg; /* the listener's DOWN message, preallocated */
-    int down_used;            /* the listener took down_msg */
-    size_t pbytes;            /* key + value bytes appended since a drain */
+    int ping_ms;              /* health-check period of each `cmd` */
     unsigned char *kbuf, *vbuf;   /* scratch: one Redis key; one formatted SET */
-    size_t kcap, vcap;
+    size_t kcap, vcap, klen;
+    char *tx;                 /* scratch: commands formatted for rd_tx_run */
+    size_t txcap, txlen;
 
     /* Counters: written by the worker (gc_stat_inc), read by cache_stats. */
     uint64_t remote_reads, remote_errors, invalidations, reconnects, connected;
+    uint64_t redirects, primaries, failovers;
 };
 
 /* ------------------------------------------------------------------ */
@@ -266,16 +293,36 @@ rd_strdup(const char *s)
 static void
 rd_destroy(gc_backend_t *r)
 {
+    size_t i;
+
     if (r == NULL)
         return;
-    gc_free(r->host);
-    gc_free(r->user);
-    gc_free(r->pass);
-    gc_free(r->prefix);
-    gc_free(r->pend);
+    for (i = 0; r->cfg.seeds != NULL && i < r->cfg.nseeds; i++)
+        gc_free(r->cfg.seeds[i].host);
+    gc_free(r->cfg.seeds);
+    gc_free(r->cfg.master);
+    gc_free(r->cfg.sentinel_pass);
+    gc_free(r->cfg.user);
+    gc_free(r->cfg.pass);
+    gc_free(r->cfg.prefix);
     gc_free(r->kbuf);
     gc_free(r->vbuf);
+    gc_free(r->tx);
     gc_free(r);
+}
+
+static int
+rd_nodes_valid(const cache_redis_node_t *l, size_t n)
+{
+    size_t i;
+
+    if (l == NULL || n == 0 || n > RD_NODES_MAX)
+        return 0;
+    for (i = 0; i < n; i++)
+        if (l[i].host == NULL || l[i].host[0] == '\0' || strlen(l[i].host) > 255 ||
+            l[i].port < 1 || l[i].port > 65535)
+            return 0;
+    return 1;
 }
 
 static int
@@ -284,7 +331,11 @@ rd_create(const cache_opts_t *opts, gc_host_t *h, gc_backend_t **out)
     const cache_redis_opts_t *o = opts->redis;
     const char *host = o->host != NULL ? o->host : "127.0.0.1";
     const char *prefix = o->prefix != NULL ? o->prefix : "gencache:";
+    const cache_redis_node_t *list = NULL;
+    cache_redis_node_t one;
+    size_t nlist = 1, i;
     gc_redis_t *r;
+    int mode = RD_MODE_ONE, oom = 0;
 
     *out = NULL;
     if (host[0] == '\0' || strlen(host) > 255 || o->port < 0 || o->port > 65535 ||
@@ -294,25 +345,60 @@ rd_create(const cache_opts_t *opts, gc_host_t *h, gc_backend_t **out)
         (o->serve_stale != 0 && o->serve_stale != 1) ||
         (o->password == NULL && o->username != NULL))
         return -EINVAL;
+    if (o->sentinels != NULL || o->n_sentinels != 0) {
+        if (!rd_nodes_valid(o->sentinels, o->n_sentinels) || o->master_name == NULL ||
+            o->master_name[0] == '\0' || strlen(o->master_name) > 255 ||
+            strchr(o->master_name, ' ') != NULL || o->cluster != NULL || o->n_cluster != 0)
+            return -EINVAL;
+        mode = RD_MODE_SENTINEL;
+        list = o->sentinels;
+        nlist = o->n_sentinels;
+    } else if (o->cluster != NULL || o->n_cluster != 0) {
+        if (!rd_nodes_valid(o->cluster, o->n_cluster) || o->db != 0 || o->master_name != NULL)
+            return -EINVAL;
+        mode = RD_MODE_CLUSTER;
+        list = o->cluster;
+        nlist = o->n_cluster;
+    } else if (o->master_name != NULL || o->sentinel_password != NULL) {
+        return -EINVAL;   /* Sentinel options without sentinels */
+    } else {
+        one.host = host;
+        one.port = o->port != 0 ? o->port : 6379;
+        list = &one;
+    }
     r = gc_calloc(1, sizeof(*r));
     if (r == NULL)
         return -ENOMEM;
     r->h = h;
-    r->host = rd_strdup(host);
-    r->prefix = rd_strdup(prefix);
-    r->user = o->username != NULL ? rd_strdup(o->username) : NULL;
-    r->pass = o->password != NULL ? rd_strdup(o->password) : NULL;
-    if (r->host == NULL || r->prefix == NULL || (o->username != NULL && r->user == NULL) ||
-        (o->password != NULL && r->pass == NULL)) {
+    r->cfg.mode = mode;
+    r->cfg.seeds = gc_calloc(nlist, sizeof(*r->cfg.seeds));
+    if (r->cfg.seeds == NULL) {
         rd_destroy(r);
         return -ENOMEM;
     }
-    r->prefix_len = strlen(prefix);
-    r->port = o->port != 0 ? o->port : 6379;
-    r->db = o->db;
-    r->connect_ms = o->connect_timeout_ms != 0 ? o->connect_timeout_ms : 500;
-    r->io_ms = o->io_timeout_ms != 0 ? o->io_timeout_ms : 2000;
-    r->near = !o->no_near_cache;
+    r->cfg.nseeds = nlist;
+    for (i = 0; i < nlist; i++) {
+        r->cfg.seeds[i].port = list[i].port;
+        oom |= (r->cfg.seeds[i].host = rd_strdup(list[i].host)) == NULL;
+    }
+    r->cfg.prefix = rd_strdup(prefix);
+    r->cfg.user = o->username != NULL ? rd_strdup(o->username) : NULL;
+    r->cfg.pass = o->password != NULL ? rd_strdup(o->password) : NULL;
+    r->cfg.master = o->master_name != NULL ? rd_strdup(o->master_name) : NULL;
+    r->cfg.sentinel_pass =
+        o->sentinel_password != NULL ? rd_strdup(o->sentinel_password) : NULL;
+    if (oom || r->cfg.prefix == NULL || (o->username != NULL && r->cfg.user == NULL) ||
+        (o->password != NULL && r->cfg.pass == NULL) ||
+        (o->master_name != NULL && r->cfg.master == NULL) ||
+        (o->sentinel_password != NULL && r->cfg.sentinel_pass == NULL)) {
+        rd_destroy(r);
+        return -ENOMEM;
+    }
+    r->cfg.prefix_len = strlen(prefix);
+    r->cfg.db = o->db;
+    r->cfg.connect_ms = o->connect_timeout_ms != 0 ? o->connect_timeout_ms : 500;
+    r->cfg.io_ms = o->io_timeout_ms != 0 ? o->io_timeout_ms : 2000;
+    r->cfg.near = !o->no_near_cache;
     r->near_ttl = o->near_ttl_ms != 0 ? o->near_ttl_ms : 30000;
     r->serve_stale = o->serve_stale;
     r->backoff_max = o->reconnect_max_ms != 0 ? o->reconnect_max_ms : 1000;
@@ -332,8 +418,9 @@ rd_create(const cache_opts_t *opts, gc_host_t *h, gc_backend_t **out)
 static int
 rd_ready_hint(const gc_backend_t *r)
 {
-    /* Pairs with the stores in rd_connect / rd_down (a hint: racy). */
-    return gc_load_64(&r->connected) != 0;
+    /* Pairs with the stores in rd_install / rd_node_down (a hint: racy):
+     * casts are taken while at least one primary is connected. */
+    return gc_load_64(&r->primaries) != 0;
 }
 
 static void
@@ -345,6 +432,9 @@ rd_stats(const gc_backend_t *r, cache_stats_t *st)
     st->invalidations = gc_load_64(&r->invalidations);
     st->reconnects = gc_load_64(&r->reconnects);
     st->connected = gc_load_64(&r->connected);
+    st->redirects = gc_load_64(&r->redirects);
+    st->primaries = gc_load_64(&r->primaries);
+    st->failovers = gc_load_64(&r->failovers);
 }
 
 /* ------------------------------------------------------------------ */
@@ -362,14 +452,6 @@ static uint64_t
 rd_now(void)
 {
     return actor_clock_now(NULL);
-}
-
-static struct timeval
-rd_tv(int ms)
-{
-    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
-
-    return tv;
 }
 
 static int
@@ -391,20 +473,20 @@ rd_grow(unsigned char **buf, size_t *cap, size_t need)
     return 0;
 }
 
-/* The Redis key of (ns, key) in r->kbuf. */
+/* The Redis key of (ns, key) in r->kbuf (and its length in r->klen). */
 static int
 rd_key2(gc_redis_t *r, const char *ns, size_t ns_len, const void *key, size_t key_len,
         size_t *len)
 {
-    size_t n = r->prefix_len + ns_len + 1 + key_len;
+    size_t n = r->cfg.prefix_len + ns_len + 1 + key_len;
 
     if (rd_grow(&r->kbuf, &r->kcap, n) != 0)
         return -ENOMEM;
-    memcpy(r->kbuf, r->prefix, r->prefix_len);
-    memcpy(r->kbuf + r->prefix_len, ns, ns_len);
-    r->kbuf[r->prefix_len + ns_len] = '\0';
-    memcpy(r->kbuf + r->prefix_len + ns_len + 1, key, key_len);
-    *len = n;
+    memcpy(r->kbuf, r->cfg.prefix, r->cfg.prefix_len);
+    memcpy(r->kbuf + r->cfg.prefix_len, ns, ns_len);
+    r->kbuf[r->cfg.prefix_len + ns_len] = '\0';
+    memcpy(r->kbuf + r->cfg.prefix_len + ns_len + 1, key, key_len);
+    *len = r->klen = n;
     return 0;
 }
 
@@ -452,7 +534,7 @@ rd_near_put(gc_redis_t *r, const char *ns, size_t ns_len, const void *key, size_
 {
     size_t max = gc_host_max_bytes(r->h);
 
-    if (!r->near)
+    if (!r->cfg.near)
         return;
     ttl = ttl > 0 && ttl < r->near_ttl ? ttl : r->near_ttl;
     /* If the insert fails (too big to keep near, or no memory), no older
@@ -461,456 +543,6 @@ rd_near_put(gc_redis_t *r, const char *ns, size_t ns_len, const void *key, size_
     if (max != 0 && key_len + value_len > max)
         return;
     (void)gc_host_put(r->h, ns, ns_len, key, key_len, value, value_len, ttl, sent_ms);
-}
-
-/* ------------------------------------------------------------------ */
-/* Connections                                                          */
-
-/* Send one command and wait for its reply (connection set-up only). */
-static redisReply *
-rd_command(redisContext *x, int argc, const char **argv, const size_t *lens)
-{
-    redisReply *rep = redisCommandArgv(x, argc, argv, lens);
-
-    if (rep != NULL && rep->type == REDIS_REPLY_ERROR) {
-        freeReplyObject(rep);
-        return NULL;
-    }
-    return rep;
-}
-
-static redisContext *
-rd_dial(gc_redis_t *r)
-{
-    redisContext *x = redisConnectWithTimeout(r->host, r->port, rd_tv(r->connect_ms));
-    redisReply *rep;
-
-    if (x == NULL)
-        return NULL;
-    /* Set-up commands (AUTH, CLIENT ID, SUBSCRIBE, SELECT, TRACKING) run
-     * under the connect timeout: an attempt is bounded by it, not by
-     * io_timeout_ms (rd_connect switches `cmd` to io_timeout_ms after).
-     * Keepalive makes a silently dead peer an error eventually. */
-    if (x->err != 0 || redisSetTimeout(x, rd_tv(r->connect_ms)) != REDIS_OK ||
-        redisEnableKeepAlive(x) != REDIS_OK)
-        goto fail;
-    if (r->pass != NULL) {
-        const char *argv[3] = { "AUTH", r->user, r->pass };
-        size_t lens[3] = { 4, r->user ? strlen(r->user) : 0, strlen(r->pass) };
-
-        if (r->user == NULL) {
-            argv[1] = r->pass;
-            lens[1] = lens[2];
-        }
-        rep = rd_command(x, r->user != NULL ? 3 : 2, argv, lens);
-        if (rep == NULL)
-            goto fail;
-        freeReplyObject(rep);
-    }
-    return x;
-fail:
-    redisFree(x);
-    return NULL;
-}
-
-/* Build and send one listener message; failures drop it (the worker then
- * misses one report: see the file comment on why DOWN matters most). */
-static void
-rd_listener_send(gc_redis_t *r, uint32_t gen, int kind, const redisReply *keys)
-{
-    size_t i, size = 0, n = 0;
-    rd_inval_msg_t *m;
-    unsigned char *p;
-
-    for (i = 0; keys != NULL && i < keys->elements; i++) {
-        const redisReply *k = keys->element[i];
-
-        if (k->type != REDIS_REPLY_STRING || (size_t)k->len < r->prefix_len)
-            continue;
-        size += sizeof(size_t) + (size_t)k->len - r->prefix_len;
-        n++;
-    }
-    m = gc_host_msg_buf(sizeof(*m) + size);
-    if (m == NULL)
-        return;
-    m->gen = gen;
-    m->kind = kind;
-    m->n = n;
-    p = (unsigned char *)m->data;
-    for (i = 0; keys != NULL && i < keys->elements; i++) {
-        const redisReply *k = keys->element[i];
-        size_t len;
-
-        if (k->type != REDIS_REPLY_STRING || (size_t)k->len < r->prefix_len)
-            continue;
-        len = (size_t)k->len - r->prefix_len;
-        memcpy(p, &len, sizeof(len));
-        memcpy(p + sizeof(len), k->str + r->prefix_len, len);
-        p += sizeof(len) + len;
-    }
-    if (gc_host_msg_send(r->h, RD_MSG_INVAL, m) != 0)
-        gc_host_msg_free(m);
-}
-
-/*
- * The listener thread: blocks on `sub` and forwards invalidations to the
- * worker (gc_host_msg_send).  It reads r->sub, r->h, r->prefix and r->gen,
- * all written before pthread_create and not changed until rd_close has
- * joined it.
- */
-static void *
-rd_listener_main(void *arg)
-{
-    gc_redis_t *r = arg;
-    uint32_t gen = r->gen;
-
-    for (;;) {
-        redisReply *rep = NULL;
-
-        if (redisGetReply(r->sub, (void **)&rep) != REDIS_OK || rep == NULL) {
-            /* Pairs with the gc_store_32 in rd_close: a failure the worker
-             * caused itself is not reported.  The DOWN message was
-             * allocated before this thread started, so it cannot be lost
-             * for lack of memory; it is ours to send (or free). */
-            if (gc_load_32(&r->stopping) == 0) {
-                rd_inval_msg_t *m = r->down_msg;
-
-                r->down_used = 1;   /* read by the worker after the join */
-                if (gc_host_msg_send(r->h, RD_MSG_INVAL, m) != 0)
-                    gc_host_msg_free(m);
-            }
-            return NULL;
-        }
-        if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
-            rep->element[0]->type == REDIS_REPLY_STRING &&
-            strcmp(rep->element[0]->str, "message") == 0) {
-            const redisReply *payload = rep->element[2];
-
-            if (payload->type == REDIS_REPLY_ARRAY)
-                rd_listener_send(r, gen, RD_INV_KEYS, payload);
-            else if (payload->type == REDIS_REPLY_NIL)
-                rd_listener_send(r, gen, RD_INV_ALL, NULL); /* FLUSHALL */
-        }
-        freeReplyObject(rep);
-    }
-}
-
-/* Close both connections; the listener first (it is joined). */
-static void
-rd_close(gc_redis_t *r)
-{
-    if (r->listening) {
-        /* Pairs with the gc_load_32 in rd_listener_main. */
-        gc_store_32(&r->stopping, 1);
-        shutdown(r->sub->fd, SHUT_RDWR);
-        pthread_join(r->listener, NULL);
-        r->listening = 0;
-    }
-    if (r->down_msg != NULL && !r->down_used)
-        gc_host_msg_free(r->down_msg);
-    r->down_msg = NULL;
-    r->down_used = 0;
-    if (r->sub != NULL)
-        redisFree(r->sub);
-    if (r->cmd != NULL)
-        redisFree(r->cmd);
-    r->sub = r->cmd = NULL;
-}
-
-/* Open both connections and start tracking.  0 or -ENOTCONN. */
-static int
-rd_connect(gc_redis_t *r)
-{
-    redisReply *rep;
-    long long id = 0;
-    char idbuf[32], dbbuf[16];
-
-    if (r->near) {
-        const char *argv[2] = { "SUBSCRIBE", RD_INVAL_CHANNEL };
-        size_t lens[2] = { 9, sizeof(RD_INVAL_CHANNEL) - 1 };
-        const char *idv[2] = { "CLIENT", "ID" };
-        size_t idl[2] = { 6, 2 };
-
-        if ((r->sub = rd_dial(r)) == NULL)
-            goto fail;
-        rep = rd_command(r->sub, 2, idv, idl);
-        if (rep == NULL || rep->type != REDIS_REPLY_INTEGER) {
-            freeReplyObject(rep);
-            goto fail;
-        }
-        id = rep->integer;
-        freeReplyObject(rep);
-        rep = rd_command(r->sub, 2, argv, lens);
-        if (rep == NULL || rep->type != REDIS_REPLY_ARRAY) {
-            freeReplyObject(rep);
-            goto fail;
-        }
-        freeReplyObject(rep);
-    }
-    if ((r->cmd = rd_dial(r)) == NULL)
-        goto fail;
-    if (r->db != 0) {
-        const char *argv[2] = { "SELECT", dbbuf };
-        size_t lens[2] = { 6, 0 };
-
-        lens[1] = (size_t)snprintf(dbbuf, sizeof(dbbuf), "%d", r->db);
-        if ((rep = rd_command(r->cmd, 2, argv, lens)) == NULL)
-            goto fail;
-        freeReplyObject(rep);
-    }
-    if (r->near) {
-        const char *argv[9] = { "CLIENT", "TRACKING", "on", "REDIRECT", idbuf, "BCAST",
-                                "NOLOOP", "PREFIX", r->prefix };
-        size_t lens[9] = { 6, 8, 2, 8, 0, 5, 6, 6, r->prefix_len };
-
-        lens[4] = (size_t)snprintf(idbuf, sizeof(idbuf), "%lld", id);
-        /* An empty prefix means every key: BCAST without PREFIX. */
-        if ((rep = rd_command(r->cmd, r->prefix_len > 0 ? 9 : 7, argv, lens)) == NULL)
-            goto fail;
-        freeReplyObject(rep);
-        /* The listener blocks on `sub` until rd_close shuts it down. */
-        if (redisSetTimeout(r->sub, rd_tv(0)) != REDIS_OK)
-            goto fail;
-    }
-    if (redisSetTimeout(r->cmd, rd_tv(r->io_ms)) != REDIS_OK)
-        goto fail;
-    r->gen++;
-    gc_store_32(&r->stopping, 0);  /* read by the listener after create */
-    if (r->near) {
-        if ((r->down_msg = gc_host_msg_buf(sizeof(*r->down_msg))) == NULL)
-            goto fail;
-        r->down_msg->n = 0;
-        r->down_msg->gen = r->gen;
-        r->down_msg->kind = RD_INV_DOWN;
-        r->down_used = 0;
-        if (pthread_create(&r->listener, NULL, rd_listener_main, r) != 0)
-            goto fail;
-        r->listening = 1;
-    }
-    /* Whatever the near-cache holds predates this connection's reports. */
-    gc_host_clear(r->h);
-    r->up = 1;
-    /* Pairs with the loads in gc_redis_stats and gc_redis_connected. */
-    gc_store_64(&r->connected, 1);
-    if (r->ever_up)
-        gc_stat_inc(&r->reconnects, 1);
-    r->ever_up = 1;
-    r->backoff = RD_BACKOFF_MIN_MS;
-    if (r->near && !r->ping_armed &&
-        gc_host_timer(r->h, (uint64_t)r->ping_ms, RD_TIMER_PING) == 0)
-        r->ping_armed = 1;
-    return 0;
-fail:
-    rd_close(r);
-    return -ENOTCONN;
-}
-
-static void
-rd_arm(gc_redis_t *r)
-{
-    if (r->timer_armed)
-        return;
-    if (gc_host_timer(r->h, (uint64_t)r->backoff, RD_TIMER_RECONNECT) == 0)
-        r->timer_armed = 1;
-}
-
-/* Replies owed by pipelined casts are lost with the connection. */
-static void
-rd_fail_pending(gc_redis_t *r)
-{
-    size_t i;
-
-    for (i = r->pdone; i < r->npend; i++) {
-        gc_free(r->pend[i].key);
-        gc_host_cast_lost(r->h, r->pend[i].sender, 1);
-    }
-    if (r->npend > r->pdone)
-        gc_stat_inc(&r->remote_errors, r->npend - r->pdone);
-    r->npend = r->pdone = r->psent = 0;
-    r->pbytes = 0;
-}
-
-/*
- * SIGPIPE.  hiredis writes with write(2), which raises SIGPIPE on a socket
- * the server has closed; by default that kills the whole program.  The
- * worker (our own thread) blocks SIGPIPE for itself at start, so the write
- * fails with EPIPE instead, and the signal, directed at this thread, stays
- * pending on it: rd_sigpipe_drain consumes it after a failure.
- */
-static void
-rd_sigpipe_block(void)
-{
-    sigset_t set;
-
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-}
-
-static void
-rd_sigpipe_drain(void)
-{
-    struct timespec zero = { 0, 0 };
-    sigset_t set;
-
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    while (sigtimedwait(&set, NULL, &zero) == SIGPIPE)
-        ;
-}
-
-/* The link is gone (or unusable): close, forget, and start reconnecting. */
-static void
-rd_down(gc_redis_t *r)
-{
-    rd_sigpipe_drain();
-    if (!r->up)
-        return;
-    r->up = 0;
-    rd_close(r);
-    rd_fail_pending(r);
-    if (!r->serve_stale)
-        gc_host_clear(r->h);
-    /* After the clear: a reader that sees connected == 0 no longer finds
-     * a near copy (pairs with the load in gc_redis_stats). */
-    gc_store_64(&r->connected, 0);
-    r->down_since = rd_now();
-    r->backoff = RD_BACKOFF_MIN_MS;
-    rd_arm(r);
-}
-
-/* Read the reply of a synchronous command from `cmd`; on a transport
- * failure the command counts as failed and the link goes down. */
-static int
-rd_read(gc_redis_t *r, redisReply **out)
-{
-    *out = NULL;
-    if (redisGetReply(r->cmd, (void **)out) != REDIS_OK || *out == NULL) {
-        *out = NULL;
-        gc_stat_inc(&r->remote_errors, 1);
-        rd_down(r);
-        return -ECONNRESET;
-    }
-    return 0;
-}
-
-static int
-rd_is_error(gc_redis_t *r, const redisReply *rep)
-{
-    if (rep->type != REDIS_REPLY_ERROR)
-        return 0;
-    gc_stat_inc(&r->remote_errors, 1);
-    return 1;
-}
-
-/* Read the owed replies of pend[pdone..upto), applying what each
- * confirms.  0 or -ECONNRESET (the link is then down). */
-static int
-rd_read_owed(gc_redis_t *r, size_t upto)
-{
-    /* Replies come back in order, and their near-cache effects are applied
-     * in that order: a put then a delete of one key leaves it absent. */
-    while (r->up && r->pdone < upto) {
-        rd_pend_t *p = &r->pend[r->pdone];
-        redisReply *rep = NULL;
-
-        if (redisGetReply(r->cmd, (void **)&rep) != REDIS_OK || rep == NULL) {
-            rd_down(r);           /* rd_fail_pending counts pend[pdone..) */
-            return -ECONNRESET;
-        }
-        if (rd_is_error(r, rep)) {
-            gc_host_cast_failed(r->h, p->sender, 1);
-            if (p->key != NULL && !p->is_put)
-                rd_near_drop(r, p->key, p->klen);
-            gc_free(p->key);
-        } else if (p->is_put) {
-            gc_host_count(r->h, GC_STAT_PUTS, 1);
-        } else {
-            if (rep->type == REDIS_REPLY_INTEGER && rep->integer > 0)
-                gc_host_count(r->h, GC_STAT_DELETES, 1);
-            rd_near_drop(r, p->key, p->klen);
-            gc_free(p->key);
-        }
-        p->key = NULL;
-        r->pdone++;
-        freeReplyObject(rep);
-    }
-    return r->up ? 0 : -ECONNRESET;
-}
-
-/* Read every reply the pipeline owes (sending what is appended first). */
-static int
-rd_drain(gc_redis_t *r)
-{
-    if (rd_read_owed(r, r->npend) != 0)
-        return -ECONNRESET;
-    r->npend = r->pdone = r->psent = 0;
-    r->pbytes = 0;
-    return 0;
-}
-
-/*
- * Overlap: send every appended command, then read only the replies of the
- * commands sent by the previous call, which Redis has had the time of a
- * whole batch to answer.  Redis executes one batch while the worker
- * prepares the next, instead of each waiting for the other.  At most two
- * batches are owed at a time.
- */
-static void
-rd_overlap(gc_redis_t *r)
-{
-    size_t prev = r->psent;
-    int done = 0;
-
-    while (!done) {
-        if (redisBufferWrite(r->cmd, &done) != REDIS_OK) {
-            rd_down(r);
-            return;
-        }
-    }
-    r->psent = r->npend;
-    if (rd_read_owed(r, prev) != 0)
-        return;
-    /* Keep pend[] from growing under an endless stream of casts. */
-    if (r->pdone > 0) {
-        memmove(r->pend, r->pend + r->pdone, (r->npend - r->pdone) * sizeof(*r->pend));
-        r->npend -= r->pdone;
-        r->psent -= r->pdone;
-        r->pdone = 0;
-    }
-}
-
-/* After appending a cast: send or read back as the bounds require. */
-static void
-rd_after_append(gc_redis_t *r)
-{
-    if (r->pbytes >= RD_PIPE_BYTES)
-        (void)rd_drain(r);
-    else if (r->npend - r->psent >= RD_PIPE_BATCH)
-        rd_overlap(r);
-}
-
-static int
-rd_pend_push(gc_redis_t *r, unsigned char *key, size_t klen, int is_put)
-{
-    if (r->npend == r->pcap) {
-        size_t n = r->pcap ? r->pcap * 2 : 64;
-        rd_pend_t *p = gc_malloc(n * sizeof(*p));
-
-        if (p == NULL)
-            return -ENOMEM;
-        if (r->npend > 0)
-            memcpy(p, r->pend, r->npend * sizeof(*p));
-        gc_free(r->pend);
-        r->pend = p;
-        r->pcap = n;
-    }
-    r->pend[r->npend].key = key;
-    r->pend[r->npend].klen = klen;
-    r->pend[r->npend].is_put = is_put;
-    r->pend[r->npend].sender = r->cur_sender;
-    r->npend++;
-    return 0;
 }
 
 /* Decimal digits of n at p; returns the length. */
@@ -942,27 +574,45 @@ rd_bulk(char *p, size_t n)
     return len;
 }
 
+/* ------------------------------------------------------------------ */
+/* Commands formatted here                                              */
+
 /*
- * Append SET <prefix ns NUL key> <header value> [PX ttl], formatted here in
- * one pass into r->vbuf (RESP) and handed to hiredis as is: the hot path of
- * pipelined writes copies the key and value once.
+ * SET <prefix ns NUL key> <header value> [PX ttl], formatted in one pass
+ * (RESP) at *buf + off, growing the buffer: the hot path of pipelined
+ * writes copies the key and value once.  Returns the new end, or 0 on
+ * -ENOMEM.
  */
-static int
-rd_append_set(gc_redis_t *r, const char *ns, size_t ns_len, const void *key,
-              size_t key_len, const void *value, size_t value_len, int64_t ttl)
+static size_t
+rd_fmt_set(gc_redis_t *r, unsigned char **buf, size_t *cap, size_t off, const char *ns,
+           size_t ns_len, const void *key, size_t key_len, const void *value,
+           size_t value_len, int64_t ttl)
 {
-    size_t klen = r->prefix_len + ns_len + 1 + key_len, vlen = RD_HDR_LEN + value_len;
+    size_t klen = r->cfg.prefix_len + ns_len + 1 + key_len, vlen = RD_HDR_LEN + value_len;
     char *p, *base;
     int i;
 
-    if (rd_grow(&r->vbuf, &r->vcap, klen + vlen + 96) != 0)
-        return -ENOMEM;
-    base = p = (char *)r->vbuf;
+    if (off + klen + vlen + 96 > *cap) {
+        size_t n = *cap ? *cap : 256;
+        unsigned char *nb;
+
+        while (n < off + klen + vlen + 96)
+            n *= 2;
+        if ((nb = gc_malloc(n)) == NULL)
+            return 0;
+        if (off > 0)
+            memcpy(nb, *buf, off);
+        gc_free(*buf);
+        *buf = nb;
+        *cap = n;
+    }
+    base = (char *)*buf;
+    p = base + off;
     memcpy(p, ttl > 0 ? "*5\r\n$3\r\nSET\r\n" : "*3\r\n$3\r\nSET\r\n", 13);
     p += 13;
     p += rd_bulk(p, klen);
-    memcpy(p, r->prefix, r->prefix_len);
-    p += r->prefix_len;
+    memcpy(p, r->cfg.prefix, r->cfg.prefix_len);
+    p += r->cfg.prefix_len;
     memcpy(p, ns, ns_len);
     p += ns_len;
     *p++ = '\0';
@@ -992,14 +642,776 @@ rd_append_set(gc_redis_t *r, const char *ns, size_t ns_len, const void *key,
         *p++ = '\r';
         *p++ = '\n';
     }
-    return redisAppendFormattedCommand(r->cmd, base, (size_t)(p - base)) == REDIS_OK
-        ? 0 : -ENOMEM;
+    return (size_t)(p - base);
 }
 
-/* Send everything appended and read `n` replies into reps[] (the caller
- * frees them).  Earlier pipelined replies are drained first. */
+/* Start a new list of commands in r->tx. */
+static void
+rd_tx_reset(gc_redis_t *r)
+{
+    r->txlen = 0;
+}
+
+/* Append one command (argv, lens) to r->tx, in RESP.  0 or -ENOMEM. */
 static int
-rd_collect(gc_redis_t *r, redisReply **reps, size_t n)
+rd_tx_add(gc_redis_t *r, int argc, const char **argv, const size_t *lens)
+{
+    size_t need = 16, i;
+    char *p;
+
+    for (i = 0; i < (size_t)argc; i++)
+        need += lens[i] + 24;
+    if (r->txlen + need > r->txcap) {
+        size_t n = r->txcap ? r->txcap : 256;
+        char *nb;
+
+        while (n < r->txlen + need)
+            n *= 2;
+        if ((nb = gc_malloc(n)) == NULL)
+            return -ENOMEM;
+        if (r->txlen > 0)
+            memcpy(nb, r->tx, r->txlen);
+        gc_free(r->tx);
+        r->tx = nb;
+        r->txcap = n;
+    }
+    p = r->tx + r->txlen;
+    *p++ = '*';
+    p += rd_utoa(p, (uint64_t)argc);
+    *p++ = '\r';
+    *p++ = '\n';
+    for (i = 0; i < (size_t)argc; i++) {
+        p += rd_bulk(p, lens[i]);
+        if (lens[i] > 0)
+            memcpy(p, argv[i], lens[i]);
+        p += lens[i];
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+    r->txlen = (size_t)(p - r->tx);
+    return 0;
+}
+
+/* A SET (rd_fmt_set) appended to r->tx. */
+static int
+rd_tx_set(gc_redis_t *r, const char *ns, size_t ns_len, const void *key, size_t key_len,
+          const void *value, size_t value_len, int64_t ttl)
+{
+    size_t end = rd_fmt_set(r, (unsigned char **)&r->tx, &r->txcap, r->txlen, ns, ns_len, key,
+                            key_len, value, value_len, ttl);
+
+    if (end == 0)
+        return -ENOMEM;
+    r->txlen = end;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Links                                                                */
+
+/* Build and send one listener message; failures drop it (the worker then
+ * misses one report: see the file comment on why DOWN matters most). */
+static void
+rd_listener_send(rd_node_t *nd, int kind, const redisReply *keys)
+{
+    const gc_redis_t *r = nd->r;
+    size_t i, size = 0, n = 0, pl = r->cfg.prefix_len;
+    rd_inval_msg_t *m;
+    unsigned char *p;
+
+    for (i = 0; keys != NULL && i < keys->elements; i++) {
+        const redisReply *k = keys->element[i];
+
+        if (k->type != REDIS_REPLY_STRING || (size_t)k->len < pl)
+            continue;
+        size += sizeof(size_t) + (size_t)k->len - pl;
+        n++;
+    }
+    m = gc_host_msg_buf(sizeof(*m) + size);
+    if (m == NULL)
+        return;
+    m->gen = nd->gen;
+    m->kind = kind;
+    m->n = n;
+    p = (unsigned char *)m->data;
+    for (i = 0; keys != NULL && i < keys->elements; i++) {
+        const redisReply *k = keys->element[i];
+        size_t len;
+
+        if (k->type != REDIS_REPLY_STRING || (size_t)k->len < pl)
+            continue;
+        len = (size_t)k->len - pl;
+        memcpy(p, &len, sizeof(len));
+        memcpy(p + sizeof(len), k->str + pl, len);
+        p += sizeof(len) + len;
+    }
+    if (gc_host_msg_send(r->h, RD_MSG_INVAL, m) != 0)
+        gc_host_msg_free(m);
+}
+
+/*
+ * A listener thread (one per primary): blocks on the node's `sub` and
+ * forwards invalidations to the worker (gc_host_msg_send).  It reads
+ * nd->sub, nd->gen, nd->r's host and prefix, all written before
+ * pthread_create and not changed until rd_node_close has joined it.
+ */
+static void *
+rd_listener_main(void *arg)
+{
+    rd_node_t *nd = arg;
+
+    for (;;) {
+        redisReply *rep = NULL;
+
+        if (redisGetReply(nd->sub, (void **)&rep) != REDIS_OK || rep == NULL) {
+            /* Pairs with the gc_store_32 in rd_node_close: a failure the
+             * worker caused itself is not reported.  The DOWN message was
+             * allocated before this thread started, so it cannot be lost
+             * for lack of memory; it is ours to send (or free). */
+            if (gc_load_32(&nd->stopping) == 0) {
+                rd_inval_msg_t *m = nd->down_msg;
+
+                nd->down_used = 1;   /* read by the worker after the join */
+                if (gc_host_msg_send(nd->r->h, RD_MSG_INVAL, m) != 0)
+                    gc_host_msg_free(m);
+            }
+            return NULL;
+        }
+        if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
+            rep->element[0]->type == REDIS_REPLY_STRING &&
+            strcmp(rep->element[0]->str, "message") == 0) {
+            const redisReply *payload = rep->element[2];
+
+            if (payload->type == REDIS_REPLY_ARRAY)
+                rd_listener_send(nd, RD_INV_KEYS, payload);
+            else if (payload->type == REDIS_REPLY_NIL)
+                rd_listener_send(nd, RD_INV_ALL, NULL); /* FLUSHALL */
+        }
+        freeReplyObject(rep);
+    }
+}
+
+/* Close a node's connections; the listener first (it is joined). */
+static void
+rd_node_close(rd_node_t *nd)
+{
+    if (nd->listening) {
+        /* Pairs with the gc_load_32 in rd_listener_main. */
+        gc_store_32(&nd->stopping, 1);
+        shutdown(nd->sub->fd, SHUT_RDWR);
+        pthread_join(nd->listener, NULL);
+        nd->listening = 0;
+    }
+    if (nd->down_msg != NULL && !nd->down_used)
+        gc_host_msg_free(nd->down_msg);
+    nd->down_msg = NULL;
+    nd->down_used = 0;
+    if (nd->sub != NULL)
+        redisFree(nd->sub);
+    if (nd->cmd != NULL)
+        redisFree(nd->cmd);
+    nd->sub = nd->cmd = NULL;
+}
+
+/* Replies owed by pipelined casts are lost with the connection. */
+static void
+rd_fail_pending(gc_redis_t *r, rd_node_t *nd)
+{
+    size_t i, lost = 0;
+
+    for (i = nd->pdone; i < nd->npend; i++) {
+        gc_free(nd->pend[i].key);
+        gc_free(nd->pend[i].cmd);
+        if (nd->pend[i].kind != RD_P_ASKING) {
+            gc_host_cast_lost(r->h, nd->pend[i].sender, 1);
+            lost++;
+        }
+    }
+    gc_stat_inc(&r->remote_errors, lost);
+    nd->npend = nd->pdone = nd->psent = 0;
+    nd->pbytes = 0;
+}
+
+static void
+rd_node_free(gc_redis_t *r, rd_node_t *nd)
+{
+    rd_node_close(nd);
+    rd_fail_pending(r, nd);
+    gc_free(nd->pend);
+    gc_free(nd);
+}
+
+/*
+ * SIGPIPE.  hiredis writes with write(2), which raises SIGPIPE on a socket
+ * the server has closed; by default that kills the whole program.  The
+ * worker (our own thread) blocks SIGPIPE for itself at start, so the write
+ * fails with EPIPE instead, and the signal, directed at this thread, stays
+ * pending on it: rd_sigpipe_drain consumes it after a failure.  (The
+ * connector blocks it for itself too.)
+ */
+static void
+rd_sigpipe_block(void)
+{
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+static void
+rd_sigpipe_drain(void)
+{
+    struct timespec zero = { 0, 0 };
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    while (sigtimedwait(&set, NULL, &zero) == SIGPIPE)
+        ;
+}
+
+static void rd_arm(gc_redis_t *r);
+
+/* Publish what cache_stats and the ready hint read. */
+static void
+rd_publish(gc_redis_t *r)
+{
+    /* Pairs with the loads in rd_stats and rd_ready_hint; stored after the
+     * near-cache was emptied, so a reader that sees connected == 0 no
+     * longer finds a copy the worker meant to drop. */
+    gc_store_64(&r->primaries, r->nup);
+    gc_store_64(&r->connected, r->nnodes > 0 && r->nup == r->nnodes ? 1 : 0);
+}
+
+/* Ask the connector for a topology, once until one is installed. */
+static void
+rd_want_topo(gc_redis_t *r)
+{
+    if (r->requested || r->conn == NULL)
+        return;
+    r->requested = 1;
+    rd_conn_request(r->conn);
+}
+
+/* The first moment something is missing: down_limit_ms counts from it. */
+static void
+rd_mark_down(gc_redis_t *r)
+{
+    if (!r->down) {
+        r->down = 1;
+        r->down_since = rd_now();
+        r->backoff = RD_BACKOFF_MIN_MS;
+    }
+}
+
+/* A node's link is gone (or unusable): close it, forget, and ask for a new
+ * topology (the connector reconnects; the worker does not wait). */
+static void
+rd_node_down(gc_redis_t *r, rd_node_t *nd)
+{
+    rd_sigpipe_drain();
+    if (!nd->up)
+        return;
+    nd->up = 0;
+    r->nup--;
+    rd_node_close(nd);
+    rd_fail_pending(r, nd);
+    /* That link's reports are lost: no near copy is trusted any more. */
+    if (!r->serve_stale)
+        gc_host_clear(r->h);
+    rd_publish(r);
+    rd_mark_down(r);
+    rd_want_topo(r);
+}
+
+static void
+rd_down_all(gc_redis_t *r)
+{
+    size_t i;
+
+    for (i = 0; i < r->nnodes; i++)
+        rd_node_down(r, r->nodes[i]);
+    rd_mark_down(r);
+    rd_want_topo(r);
+}
+
+static rd_node_t *
+rd_node_by_addr(gc_redis_t *r, const char *ip, int port)
+{
+    size_t i;
+
+    for (i = 0; i < r->nnodes; i++)
+        if (r->nodes[i]->port == port && strcmp(r->nodes[i]->ip, ip) == 0)
+            return r->nodes[i];
+    return NULL;
+}
+
+static rd_node_t *
+rd_node_by_gen(gc_redis_t *r, uint32_t gen)
+{
+    size_t i;
+
+    for (i = 0; i < r->nnodes; i++)
+        if (r->nodes[i]->gen == gen)
+            return r->nodes[i];
+    return NULL;
+}
+
+/* The primary serving slot (one server, Sentinel: the only one), or NULL. */
+static rd_node_t *
+rd_slot_node(gc_redis_t *r, unsigned slot)
+{
+    if (r->slots == NULL)
+        return r->nnodes > 0 ? r->nodes[0] : NULL;
+    return r->slots[slot] != RD_NO_NODE && r->slots[slot] < r->nnodes
+        ? r->nodes[r->slots[slot]] : NULL;
+}
+
+static unsigned
+rd_slot_of(const gc_redis_t *r, const void *rkey, size_t len)
+{
+    return r->slots != NULL ? rd_key_slot(rkey, len) : 0;
+}
+
+/* The slot of (ns, key) without building its Redis key: the hash tag
+ * rules applied to prefix + ns + NUL + key (rd_key_slot on r->kbuf). */
+static unsigned
+rd_slot_parts(gc_redis_t *r, const char *ns, size_t ns_len, const void *key, size_t key_len)
+{
+    size_t len;
+
+    if (r->slots == NULL || rd_key2(r, ns, ns_len, key, key_len, &len) != 0)
+        return 0;
+    return rd_key_slot(r->kbuf, len);
+}
+
+/* Same set of primaries (addresses) as the topology t? */
+static int
+rd_same_primaries(const gc_redis_t *r, const rd_topo_t *t)
+{
+    size_t i, j;
+
+    if (r->nnodes != t->n)
+        return 0;
+    for (i = 0; i < t->n; i++) {
+        for (j = 0; j < r->nnodes; j++)
+            if (r->nodes[j]->port == t->links[i].port &&
+                strcmp(r->nodes[j]->ip, t->links[i].ip) == 0)
+                break;
+        if (j == r->nnodes)
+            return 0;
+    }
+    return 1;
+}
+
+static int rd_drain_all(gc_redis_t *r);
+
+/* Start a node's listener (with its DOWN message ready). */
+static int
+rd_node_listen(gc_redis_t *r, rd_node_t *nd)
+{
+    if ((nd->down_msg = gc_host_msg_buf(sizeof(*nd->down_msg))) == NULL)
+        return -ENOMEM;
+    nd->down_msg->n = 0;
+    nd->down_msg->gen = nd->gen;
+    nd->down_msg->kind = RD_INV_DOWN;
+    nd->down_used = 0;
+    gc_store_32(&nd->stopping, 0);  /* read by the listener after create */
+    (void)r;
+    if (pthread_create(&nd->listener, NULL, rd_listener_main, nd) != 0) {
+        gc_host_msg_free(nd->down_msg);
+        nd->down_msg = NULL;
+        return -EAGAIN;
+    }
+    nd->listening = 1;
+    return 0;
+}
+
+/* After a topology was installed, or failed: done, or try again later
+ * (backoff), or give up past down_limit_ms (crash, for a supervisor). */
+static void
+rd_after_topo(gc_redis_t *r)
+{
+    uint64_t down;
+
+    if (r->nnodes > 0 && r->nup == r->nnodes) {
+        r->down = 0;
+        r->backoff = RD_BACKOFF_MIN_MS;
+        return;
+    }
+    rd_mark_down(r);
+    down = rd_now() - r->down_since;
+    if (r->down_limit >= 0) {
+        if (down >= (uint64_t)r->down_limit) {
+            /* Past the limit: crash, so that a supervisor restarts (or
+             * gives up on) this cache as OTP would. */
+            gc_host_crash(r->h, -ENOTCONN);
+            return;
+        }
+        /* The last attempt falls on the limit, not a backoff later. */
+        if ((uint64_t)r->backoff > (uint64_t)r->down_limit - down)
+            r->backoff = (int)((uint64_t)r->down_limit - down);
+    }
+    rd_arm(r);
+    r->backoff = r->backoff * 2 < r->backoff_max ? r->backoff * 2 : r->backoff_max;
+}
+
+/*
+ * Install a topology from the connector: the old links are drained (their
+ * casts answered), closed, and replaced; the near-cache is emptied (what
+ * it holds predates the new links' tracking).  A topology that reached no
+ * primary leaves the old links alone.
+ */
+static void
+rd_install(gc_redis_t *r, rd_topo_t *t)
+{
+    rd_node_t *fresh[RD_NODES_MAX];
+    size_t i, up = 0;
+    int moved;
+
+    r->requested = 0;
+    for (i = 0; i < t->n; i++)
+        up += t->links[i].cmd != NULL;
+    if (t->err != 0 || up == 0) {
+        rd_topo_free(t);
+        rd_after_topo(r);
+        return;
+    }
+    /* Every node record first: a topology is installed whole or not at
+     * all (the slot map indexes links). */
+    for (i = 0; i < t->n; i++) {
+        if ((fresh[i] = gc_calloc(1, sizeof(*fresh[i]))) == NULL) {
+            while (i-- > 0)
+                gc_free(fresh[i]);
+            rd_topo_free(t);
+            rd_after_topo(r);
+            return;
+        }
+    }
+    moved = r->nnodes > 0 && !rd_same_primaries(r, t);
+    (void)rd_drain_all(r);
+    for (i = 0; i < r->nnodes; i++)
+        rd_node_free(r, r->nodes[i]);
+    r->nnodes = r->nup = 0;
+    gc_free(r->slots);
+    r->slots = t->slots;
+    t->slots = NULL;
+    gc_host_clear(r->h);
+    for (i = 0; i < t->n; i++) {
+        rd_node_t *nd = fresh[i];
+        rd_link_t *l = &t->links[i];
+
+        nd->r = r;
+        memcpy(nd->ip, l->ip, sizeof(nd->ip));
+        nd->port = l->port;
+        nd->cmd = l->cmd;
+        nd->sub = l->sub;
+        l->cmd = l->sub = NULL;
+        nd->gen = ++r->gen;
+        if (nd->cmd != NULL && (nd->sub == NULL || rd_node_listen(r, nd) == 0)) {
+            nd->up = 1;
+            r->nup++;
+        } else {
+            rd_node_close(nd);
+        }
+        r->nodes[r->nnodes++] = nd;
+    }
+    rd_topo_free(t);
+    rd_publish(r);
+    if (r->ever_up)
+        gc_stat_inc(&r->reconnects, 1);
+    if (moved)
+        gc_stat_inc(&r->failovers, 1);
+    r->ever_up = 1;
+    if (r->cfg.near && !r->ping_armed &&
+        gc_host_timer(r->h, (uint64_t)r->ping_ms, RD_TIMER_PING) == 0)
+        r->ping_armed = 1;
+    rd_after_topo(r);
+}
+
+static void
+rd_arm(gc_redis_t *r)
+{
+    if (r->timer_armed)
+        return;
+    if (gc_host_timer(r->h, (uint64_t)r->backoff, RD_TIMER_RECONNECT) == 0)
+        r->timer_armed = 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Replies                                                              */
+
+/* An error reply that redirects: MOVED or ASK <slot> <ip>:<port>. */
+static int
+rd_redirect_of(const redisReply *rep, int *ask, unsigned *slot, char *ip, int *port)
+{
+    const char *s, *sp;
+    long v;
+    char *end;
+
+    if (rep == NULL || rep->type != REDIS_REPLY_ERROR)
+        return 0;
+    s = rep->str;
+    if (strncmp(s, "MOVED ", 6) == 0) {
+        *ask = 0;
+        s += 6;
+    } else if (strncmp(s, "ASK ", 4) == 0) {
+        *ask = 1;
+        s += 4;
+    } else {
+        return 0;
+    }
+    v = strtol(s, &end, 10);
+    if (end == s || *end != ' ' || v < 0 || v >= RD_SLOTS)
+        return 0;
+    *slot = (unsigned)v;
+    sp = end + 1;
+    return rd_parse_hostport(sp, strlen(sp), ip, RD_IP_MAX, port) == 0;
+}
+
+/* A refusal meaning "this primary cannot serve now" (nothing was done):
+ * a cluster without quorum or mid-failover, a demoted primary, a server
+ * loading its data.  1 for those, and the node is dropped on READONLY. */
+static int
+rd_refused(gc_redis_t *r, rd_node_t *nd, const redisReply *rep)
+{
+    static const char *const codes[] = { "CLUSTERDOWN", "TRYAGAIN", "LOADING", "MASTERDOWN",
+                                         "READONLY" };
+    size_t i;
+
+    if (rep == NULL || rep->type != REDIS_REPLY_ERROR)
+        return 0;
+    for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+        size_t n = strlen(codes[i]);
+
+        if (strncmp(rep->str, codes[i], n) == 0 && (rep->str[n] == ' ' || rep->str[n] == '\0')) {
+            if (i == 4) {
+                /* Our primary was demoted (a failover): its link is of no
+                 * use; the connector finds the new one. */
+                rd_node_down(r, nd);
+            }
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Read the reply of a synchronous command from nd's `cmd`; on a transport
+ * failure the command counts as failed and the link goes down. */
+static int
+rd_read(gc_redis_t *r, rd_node_t *nd, redisReply **out)
+{
+    *out = NULL;
+    if (redisGetReply(nd->cmd, (void **)out) != REDIS_OK || *out == NULL) {
+        *out = NULL;
+        gc_stat_inc(&r->remote_errors, 1);
+        rd_node_down(r, nd);
+        return -ECONNRESET;
+    }
+    return 0;
+}
+
+static int
+rd_is_error(gc_redis_t *r, const redisReply *rep)
+{
+    if (rep->type != REDIS_REPLY_ERROR)
+        return 0;
+    gc_stat_inc(&r->remote_errors, 1);
+    return 1;
+}
+
+static int rd_pend_push(gc_redis_t *r, rd_node_t *nd, const rd_pend_t *p);
+static int rd_not_connected(gc_redis_t *r);
+
+/*
+ * A pipelined cast answered MOVED or ASK (cluster): send it again, in the
+ * pipeline of the primary named, after ASKING for ASK; the slot map learns
+ * a MOVED.  Its pend record (p, by value) moves there with it.  0, or -1
+ * when it could not be sent (then it is lost and reported).
+ */
+static int
+rd_cast_redirect(gc_redis_t *r, rd_pend_t p, const redisReply *rep)
+{
+    static const char asking[] = "*1\r\n$6\r\nASKING\r\n";
+    char ip[RD_IP_MAX];
+    unsigned slot;
+    int ask, port;
+    rd_node_t *to;
+
+    if (p.cmd == NULL || p.redirects >= RD_REDIRECTS_MAX ||
+        !rd_redirect_of(rep, &ask, &slot, ip, &port))
+        return -1;
+    gc_stat_inc(&r->redirects, 1);
+    to = rd_node_by_addr(r, ip, port);
+    if (!ask && r->slots != NULL && to != NULL)
+        for (size_t i = 0; i < r->nnodes; i++)
+            if (r->nodes[i] == to)
+                r->slots[slot] = (uint16_t)i;
+    if (to == NULL || !to->up) {
+        (void)rd_not_connected(r);   /* a primary we do not know (a failover) */
+        return -1;
+    }
+    p.redirects++;
+    if (ask) {
+        rd_pend_t a = { NULL, 0, NULL, 0, RD_P_ASKING, 0, p.sender };
+
+        if (redisAppendFormattedCommand(to->cmd, asking, sizeof(asking) - 1) != REDIS_OK ||
+            rd_pend_push(r, to, &a) != 0)
+            return -1;   /* (a stray ASKING only applies to the next command) */
+    }
+    if (redisAppendFormattedCommand(to->cmd, p.cmd, p.cmdlen) != REDIS_OK)
+        return -1;
+    if (rd_pend_push(r, to, &p) != 0) {
+        rd_node_down(r, to);   /* appended, but its reply unaccounted for */
+        return -1;
+    }
+    return 0;
+}
+
+/* Read the owed replies of nd's pend[pdone..upto), applying what each
+ * confirms.  0 or -ECONNRESET (the link is then down). */
+static int
+rd_read_owed(gc_redis_t *r, rd_node_t *nd, size_t upto)
+{
+    /* Replies come back in order, and their near-cache effects are applied
+     * in that order: a put then a delete of one key leaves it absent. */
+    while (nd->up && nd->pdone < upto) {
+        rd_pend_t p = nd->pend[nd->pdone];
+        redisReply *rep = NULL;
+
+        if (redisGetReply(nd->cmd, (void **)&rep) != REDIS_OK || rep == NULL) {
+            rd_node_down(r, nd);   /* rd_fail_pending counts pend[pdone..) */
+            return -ECONNRESET;
+        }
+        nd->pend[nd->pdone].key = NULL;
+        nd->pend[nd->pdone].cmd = NULL;
+        nd->pdone++;
+        if (p.kind == RD_P_ASKING) {
+            /* ASKING's +OK (or an error the next reply shows too). */
+        } else if (rep->type == REDIS_REPLY_ERROR && rd_cast_redirect(r, p, rep) == 0) {
+            /* sent again elsewhere: the record went with it */
+            p.key = NULL;
+            p.cmd = NULL;
+        } else if (rd_is_error(r, rep)) {
+            gc_host_cast_failed(r->h, p.sender, 1);
+            if (p.key != NULL)
+                rd_near_drop(r, p.key, p.klen);
+        } else if (p.kind == RD_P_PUT) {
+            gc_host_count(r->h, GC_STAT_PUTS, 1);
+        } else {
+            if (rep->type == REDIS_REPLY_INTEGER && rep->integer > 0)
+                gc_host_count(r->h, GC_STAT_DELETES, 1);
+            rd_near_drop(r, p.key, p.klen);
+        }
+        gc_free(p.key);
+        gc_free(p.cmd);
+        freeReplyObject(rep);
+    }
+    return nd->up ? 0 : -ECONNRESET;
+}
+
+/* Read every reply nd's pipeline owes (sending what is appended first). */
+static int
+rd_drain(gc_redis_t *r, rd_node_t *nd)
+{
+    if (!nd->up)
+        return -ECONNRESET;
+    if (rd_read_owed(r, nd, nd->npend) != 0)
+        return -ECONNRESET;
+    nd->npend = nd->pdone = nd->psent = 0;
+    nd->pbytes = 0;
+    return 0;
+}
+
+/* Every node's pipeline (a redirected cast may move to a node drained
+ * already: go round until none owes anything).  -ECONNRESET if a link
+ * went down meanwhile. */
+static int
+rd_drain_all(gc_redis_t *r)
+{
+    int again = 1, rc = 0;
+    size_t i;
+
+    while (again) {
+        again = 0;
+        for (i = 0; i < r->nnodes; i++) {
+            rd_node_t *nd = r->nodes[i];
+
+            if (nd->up && nd->npend > 0) {
+                if (rd_drain(r, nd) != 0)
+                    rc = -ECONNRESET;
+                again = 1;
+            }
+        }
+    }
+    return rc;
+}
+
+/*
+ * Overlap: send every appended command, then read only the replies of the
+ * commands sent by the previous call, which Redis has had the time of a
+ * whole batch to answer.  Redis executes one batch while the worker
+ * prepares the next, instead of each waiting for the other.  At most two
+ * batches are owed at a time.
+ */
+static void
+rd_overlap(gc_redis_t *r, rd_node_t *nd)
+{
+    size_t prev = nd->psent;
+    int done = 0;
+
+    while (!done) {
+        if (redisBufferWrite(nd->cmd, &done) != REDIS_OK) {
+            rd_node_down(r, nd);
+            return;
+        }
+    }
+    nd->psent = nd->npend;
+    if (rd_read_owed(r, nd, prev) != 0)
+        return;
+    /* Keep pend[] from growing under an endless stream of casts. */
+    if (nd->pdone > 0) {
+        memmove(nd->pend, nd->pend + nd->pdone, (nd->npend - nd->pdone) * sizeof(*nd->pend));
+        nd->npend -= nd->pdone;
+        nd->psent -= nd->pdone;
+        nd->pdone = 0;
+    }
+}
+
+/* After appending a cast: send or read back as the bounds require. */
+static void
+rd_after_append(gc_redis_t *r, rd_node_t *nd)
+{
+    if (nd->pbytes >= RD_PIPE_BYTES)
+        (void)rd_drain(r, nd);
+    else if (nd->npend - nd->psent >= RD_PIPE_BATCH)
+        rd_overlap(r, nd);
+}
+
+static int
+rd_pend_push(gc_redis_t *r, rd_node_t *nd, const rd_pend_t *p)
+{
+    (void)r;
+    if (nd->npend == nd->pcap) {
+        size_t n = nd->pcap ? nd->pcap * 2 : 64;
+        rd_pend_t *np = gc_malloc(n * sizeof(*np));
+
+        if (np == NULL)
+            return -ENOMEM;
+        if (nd->npend > 0)
+            memcpy(np, nd->pend, nd->npend * sizeof(*np));
+        gc_free(nd->pend);
+        nd->pend = np;
+        nd->pcap = n;
+    }
+    nd->pend[nd->npend++] = *p;
+    return 0;
+}
+
+/* Read n replies from nd into reps[] (the caller frees them). */
+static int
+rd_collect(gc_redis_t *r, rd_node_t *nd, redisReply **reps, size_t n)
 {
     size_t i;
     int rc = 0;
@@ -1007,7 +1419,7 @@ rd_collect(gc_redis_t *r, redisReply **reps, size_t n)
     for (i = 0; i < n; i++)
         reps[i] = NULL;
     for (i = 0; i < n && rc == 0; i++)
-        rc = rd_read(r, &reps[i]);
+        rc = rd_read(r, nd, &reps[i]);
     if (rc != 0) {
         for (i = 0; i < n; i++) {
             if (reps[i] != NULL)
@@ -1018,16 +1430,169 @@ rd_collect(gc_redis_t *r, redisReply **reps, size_t n)
     return rc;
 }
 
-/* Ready for a synchronous command: connected, nothing owed. */
-static int
-rd_ready(gc_redis_t *r)
+static void
+rd_reps_free(redisReply **reps, size_t n)
 {
-    if (!r->up) {
-        rd_arm(r);   /* in case arming failed for lack of memory */
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (reps[i] != NULL)
+            freeReplyObject(reps[i]);
+        reps[i] = NULL;
+    }
+}
+
+/* Nothing to ask Redis now: not connected (no wait: the connector works
+ * meanwhile).  A new topology is asked for when the reconnection timer
+ * fires (backoff), not here: refused calls must not become a storm of
+ * reconnections. */
+static int
+rd_not_connected(gc_redis_t *r)
+{
+    rd_mark_down(r);
+    if (!r->requested)
+        rd_arm(r);
+    return -ENOTCONN;
+}
+
+/*
+ * Run commands already formatted (buf, len: n replies owed) on the primary
+ * of `slot`, following MOVED and ASK (RD_REDIRECTS_MAX times): a
+ * redirected command was not executed, so sending it again is safe; a
+ * transaction with a redirected command is aborted whole (EXECABORT).  On
+ * 0, reps[0..n) are the replies (the caller frees them).  -ENOTCONN:
+ * refused, nothing done (no link to that primary; or it answered
+ * CLUSTERDOWN, TRYAGAIN, LOADING, MASTERDOWN or READONLY); -ECONNRESET:
+ * the link was lost (the commands may have run); -ENOMEM; -EIO: too many
+ * redirects.
+ */
+static int
+rd_tx_run_ask(gc_redis_t *r, unsigned slot, const char *buf, size_t len, redisReply **reps,
+              size_t n, int ask_ok)
+{
+    static const char asking[] = "*1\r\n$6\r\nASKING\r\n";
+    rd_node_t *nd = rd_slot_node(r, slot);
+    int tries, ask = 0;
+    size_t i;
+
+    for (tries = 0; tries <= RD_REDIRECTS_MAX; tries++) {
+        char ip[RD_IP_MAX];
+        unsigned to_slot;
+        int port, redirected = 0, refused = 0, rask = 0;
+        rd_node_t *to;
+        int rc;
+
+        if (nd == NULL || !nd->up)
+            return rd_not_connected(r);
+        /* Earlier casts first: this command is ordered after them (their
+         * failure is theirs, this one was not sent). */
+        if (nd->npend > 0 && rd_drain(r, nd) != 0)
+            return -ENOTCONN;
+        if ((ask && redisAppendFormattedCommand(nd->cmd, asking, sizeof(asking) - 1) !=
+                        REDIS_OK) ||
+            redisAppendFormattedCommand(nd->cmd, buf, len) != REDIS_OK) {
+            rd_node_down(r, nd);   /* part of it may be queued: start over */
+            return -ENOMEM;
+        }
+        if (ask) {
+            redisReply *a;
+
+            if ((rc = rd_read(r, nd, &a)) != 0)
+                return rc;
+            freeReplyObject(a);
+        }
+        if ((rc = rd_collect(r, nd, reps, n)) != 0)
+            return rc;
+        for (i = 0; i < n && !redirected; i++)
+            redirected = rd_redirect_of(reps[i], &rask, &to_slot, ip, &port);
+        if (!redirected) {
+            for (i = 0; i < n && !refused; i++)
+                refused = rd_refused(r, nd, reps[i]);
+            if (refused) {
+                gc_stat_inc(&r->remote_errors, 1);
+                rd_reps_free(reps, n);
+                return -ENOTCONN;
+            }
+            return 0;
+        }
+        rd_reps_free(reps, n);
+        if (rask && !ask_ok) {
+            /* A write transaction of a slot being migrated (see rd_batch):
+             * refused, nothing done; the caller may try again. */
+            gc_stat_inc(&r->remote_errors, 1);
+            return -ENOTCONN;
+        }
+        gc_stat_inc(&r->redirects, 1);
+        to = rd_node_by_addr(r, ip, port);
+        if (!rask && to != NULL && r->slots != NULL)
+            for (i = 0; i < r->nnodes; i++)
+                if (r->nodes[i] == to)
+                    r->slots[to_slot] = (uint16_t)i;
+        if (to == NULL)
+            return rd_not_connected(r);   /* a primary we do not know yet */
+        nd = to;
+        ask = rask;
+    }
+    gc_stat_inc(&r->remote_errors, 1);
+    return -EIO;
+}
+
+static int
+rd_tx_run(gc_redis_t *r, unsigned slot, const char *buf, size_t len, redisReply **reps,
+          size_t n)
+{
+    return rd_tx_run_ask(r, slot, buf, len, reps, n, 1);
+}
+
+/* One command (argv, lens) about the key in r->kbuf (r->klen), routed to
+ * its primary; *out is the reply (caller frees).  An error reply is
+ * -EIO; else rd_tx_run's results. */
+static int
+rd_exchange(gc_redis_t *r, int argc, const char **argv, const size_t *lens, redisReply **out)
+{
+    int rc;
+
+    *out = NULL;
+    rd_tx_reset(r);
+    if (rd_tx_add(r, argc, argv, lens) != 0)
+        return -ENOMEM;
+    if ((rc = rd_tx_run(r, rd_slot_of(r, r->kbuf, r->klen), r->tx, r->txlen, out, 1)) != 0)
+        return rc;
+    if (rd_is_error(r, *out)) {
+        freeReplyObject(*out);
+        *out = NULL;
+        return -EIO;
+    }
+    return 0;
+}
+
+/* One command to one node (PING, SCAN, a page of DEL): no redirects. */
+static int
+rd_node_exchange(gc_redis_t *r, rd_node_t *nd, int argc, const char **argv,
+                 const size_t *lens, redisReply **out)
+{
+    int rc;
+
+    *out = NULL;
+    if (!nd->up)
+        return rd_not_connected(r);
+    if (nd->npend > 0 && rd_drain(r, nd) != 0)
+        return -ENOTCONN;
+    if (redisAppendCommandArgv(nd->cmd, argc, argv, lens) != REDIS_OK)
+        return -ENOMEM;
+    if ((rc = rd_collect(r, nd, out, 1)) != 0)
+        return rc;
+    if (rd_refused(r, nd, *out)) {
+        freeReplyObject(*out);
+        *out = NULL;
         return -ENOTCONN;
     }
-    /* Earlier casts' failure is theirs: this command was not sent. */
-    return rd_drain(r) != 0 ? -ENOTCONN : 0;
+    if (rd_is_error(r, *out)) {
+        freeReplyObject(*out);
+        *out = NULL;
+        return -EIO;
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1036,115 +1601,129 @@ rd_ready(gc_redis_t *r)
 static int
 rd_start(gc_backend_t *r)
 {
-    r->up = 0;
+    rd_topo_t *t;
+    int rc;
+
+    r->nnodes = r->nup = 0;
+    r->requested = 0;
     r->timer_armed = 0;
     r->flush_armed = 0;
     r->ping_armed = 0;
-    r->npend = r->pdone = r->psent = 0;
+    r->down = 0;
     r->backoff = RD_BACKOFF_MIN_MS;
     rd_sigpipe_block();
     gc_host_clear(r->h);
-    if (rd_connect(r) != 0) {
-        r->down_since = rd_now();
+    rd_publish(r);
+    if ((rc = rd_conn_start(&r->cfg, r->h, RD_MSG_TOPO, RD_MSG_SWITCH, &r->conn)) != 0)
+        return rc;
+    rd_mark_down(r);
+    rd_want_topo(r);
+    /* The first connection is worth a short wait here, before the worker
+     * serves anything: a cache is usable once cache_start returns when
+     * Redis is there.  Bounded: if the attempt takes longer, it goes on in
+     * the background and calls get -ENOTCONN meanwhile. */
+    if (rd_conn_wait(r->conn, 2 * r->cfg.connect_ms + 100) &&
+        (t = rd_conn_take(r->conn)) != NULL)
+        rd_install(r, t);
+    else
         rd_arm(r);
-    }
     return 0;
 }
 
 static void
 rd_stop(gc_backend_t *r)
 {
+    size_t i;
+
     /* Pipelined casts were accepted: send them before leaving. */
-    if (r->up)
-        (void)rd_drain(r);
-    rd_close(r);
-    rd_fail_pending(r);
-    r->up = 0;
-    gc_store_64(&r->connected, 0);   /* as in rd_connect */
+    (void)rd_drain_all(r);
+    rd_conn_stop(r->conn);
+    r->conn = NULL;
+    for (i = 0; i < r->nnodes; i++)
+        rd_node_free(r, r->nodes[i]);
+    r->nnodes = r->nup = 0;
+    gc_free(r->slots);
+    r->slots = NULL;
+    rd_publish(r);
 }
 
 static void
 rd_idle(gc_backend_t *r)
 {
-    if (r->npend == 0)
+    size_t i, owed = 0;
+
+    for (i = 0; i < r->nnodes; i++)
+        owed += r->nodes[i]->npend;
+    if (owed == 0)
         return;
     if (gc_host_backlog(r->h) > 0) {
         /* More messages are waiting (more casts, likely): keep Redis busy
          * while they are handled, and make sure what stays owed is read
          * back soon even if nothing else comes. */
-        rd_overlap(r);
-        if (r->up && r->npend > r->pdone && !r->flush_armed &&
-            gc_host_timer(r->h, RD_FLUSH_MS, RD_TIMER_FLUSH) == 0)
+        for (i = 0; i < r->nnodes; i++)
+            if (r->nodes[i]->up && r->nodes[i]->npend > 0)
+                rd_overlap(r, r->nodes[i]);
+        if (!r->flush_armed && gc_host_timer(r->h, RD_FLUSH_MS, RD_TIMER_FLUSH) == 0)
             r->flush_armed = 1;
     } else {
-        (void)rd_drain(r);   /* about to park: nothing stays owed */
+        (void)rd_drain_all(r);   /* about to park: nothing stays owed */
     }
 }
-
-static int rd_exchange(gc_redis_t *r, int argc, const char **argv, const size_t *lens,
-                       redisReply **out);
 
 static void
 rd_ping_timer(gc_redis_t *r)
 {
     const char *argv[1] = { "PING" };
-    size_t lens[1] = { 4 };
+    size_t lens[1] = { 4 }, i;
     redisReply *rep;
 
     r->ping_armed = 0;
-    if (!r->up)
-        return;   /* rd_connect arms it again */
+    if (r->nup == 0)
+        return;   /* rd_install arms it again */
     /* A dead `cmd` fails here (rd_read takes the link down and empties
      * the near-cache); a live one costs one round trip per period. */
-    if (rd_exchange(r, 1, argv, lens, &rep) == 0)
-        freeReplyObject(rep);
-    if (r->up && gc_host_timer(r->h, (uint64_t)r->ping_ms, RD_TIMER_PING) == 0)
+    for (i = 0; i < r->nnodes; i++)
+        if (r->nodes[i]->up && rd_node_exchange(r, r->nodes[i], 1, argv, lens, &rep) == 0)
+            freeReplyObject(rep);
+    if (r->nup > 0 && gc_host_timer(r->h, (uint64_t)r->ping_ms, RD_TIMER_PING) == 0)
         r->ping_armed = 1;
 }
 
-/* Before a user operation: read back what the pipeline owes, so the
+/* Before a user operation: read back what the pipelines owe, so the
  * operation is ordered after earlier casts. */
 static void
 rd_before_user(gc_redis_t *r)
 {
-    if (r->up && r->npend > 0)
-        (void)rd_drain(r);
+    (void)rd_drain_all(r);
 }
 
 static void
 rd_flush_timer(gc_redis_t *r)
 {
     r->flush_armed = 0;
-    if (r->npend > 0)
-        (void)rd_drain(r);
+    (void)rd_drain_all(r);
 }
 
 static void
 rd_reconnect_timer(gc_redis_t *r)
 {
-    r->timer_armed = 0;
-    if (r->up)
-        return;
-    if (rd_connect(r) == 0)
-        return;
-    if (r->down_limit >= 0) {
-        uint64_t down = rd_now() - r->down_since;
+    rd_topo_t *t;
 
-        if (down >= (uint64_t)r->down_limit) {
-            /* Past the limit: crash, so that a supervisor restarts (or
-             * gives up on) this cache as OTP would. */
-            gc_host_crash(r->h, -ENOTCONN);
-            return;
-        }
-        /* The last attempt falls on the limit, not a backoff later. */
-        if ((uint64_t)r->backoff * 2 > (uint64_t)r->down_limit - down) {
-            r->backoff = (int)((uint64_t)r->down_limit - down);
-            rd_arm(r);
-            return;
-        }
+    r->timer_armed = 0;
+    /* A topology whose note was lost (no memory for the message). */
+    if ((t = rd_conn_take(r->conn)) != NULL) {
+        rd_install(r, t);
+        return;
     }
-    r->backoff = r->backoff * 2 < r->backoff_max ? r->backoff * 2 : r->backoff_max;
-    rd_arm(r);
+    if (r->nnodes > 0 && r->nup == r->nnodes && !r->requested)
+        return;
+    if (r->requested) {
+        /* One is being built (bounded by connect_timeout_ms a step):
+         * check the limit meanwhile. */
+        rd_after_topo(r);
+        return;
+    }
+    rd_want_topo(r);
 }
 
 static void
@@ -1158,21 +1737,42 @@ rd_timer(gc_backend_t *r, uint32_t tag)
         rd_ping_timer(r);
 }
 
-/* An invalidation report from the listener (worker thread). */
+/* A message from a listener or from the connector (worker thread). */
 static void
 rd_message(gc_backend_t *r, uint32_t tag, const void *data, size_t size)
 {
     const rd_inval_msg_t *im = data;
 
+    if (tag == RD_MSG_TOPO) {
+        rd_topo_t *t = rd_conn_take(r->conn);
+
+        if (t != NULL)
+            rd_install(r, t);
+        return;
+    }
+    if (tag == RD_MSG_SWITCH) {
+        const rd_switch_msg_t *sw = data;
+
+        /* The master moved: unless we are on the new one already, drop
+         * the old link (it would answer READONLY, or stay a primary cut
+         * off from the others) and ask for the new one. */
+        if (size >= sizeof(*sw) &&
+            (r->nnodes == 0 || rd_node_by_addr(r, sw->ip, sw->port) == NULL)) {
+            r->requested = 0;   /* one in flight may name the old master */
+            rd_down_all(r);
+        }
+        return;
+    }
     if (tag != RD_MSG_INVAL || size < sizeof(*im))
         return;
     if (im->kind == RD_INV_DOWN) {
-        if (im->gen == r->gen)
-            rd_down(r);
+        rd_node_t *nd = rd_node_by_gen(r, im->gen);
+
+        if (nd != NULL)
+            rd_node_down(r, nd);
     } else {
         /* No reply owed when an invalidation is applied (file comment). */
-        if (r->up)
-            (void)rd_drain(r);
+        (void)rd_drain_all(r);
         if (im->kind == RD_INV_ALL) {
             uint64_t n = gc_host_entries(r->h);
 
@@ -1200,11 +1800,27 @@ rd_message(gc_backend_t *r, uint32_t tag, const void *data, size_t size)
 static void
 rd_cast_put(gc_redis_t *r, const gc_view_t *v)
 {
-    if (!r->up || rd_append_set(r, v->ns, v->r.ns_len, v->key, v->r.key_len, v->value,
-                                v->r.value_len, v->r.ttl_ms) != 0) {
+    unsigned slot = rd_slot_parts(r, v->ns, v->r.ns_len, v->key, v->r.key_len);
+    rd_node_t *nd = rd_slot_node(r, slot);
+    rd_pend_t p = { NULL, 0, NULL, 0, RD_P_PUT, 0, r->cur_sender };
+    size_t len;
+
+    if (nd == NULL || !nd->up ||
+        (len = rd_fmt_set(r, &r->vbuf, &r->vcap, 0, v->ns, v->r.ns_len, v->key,
+                          v->r.key_len, v->value, v->r.value_len, v->r.ttl_ms)) == 0 ||
+        (r->slots != NULL && (p.cmd = gc_malloc(len)) == NULL) ||
+        redisAppendFormattedCommand(nd->cmd, (const char *)r->vbuf, len) != REDIS_OK) {
+        gc_free(p.cmd);
         gc_stat_inc(&r->remote_errors, 1);
         gc_host_cast_lost(r->h, r->cur_sender, 1);
+        if (nd == NULL || !nd->up)
+            (void)rd_not_connected(r);
         return;
+    }
+    if (p.cmd != NULL) {
+        /* Cluster: kept to be sent again after a MOVED or ASK. */
+        memcpy(p.cmd, r->vbuf, len);
+        p.cmdlen = len;
     }
     /* The old value must not be read while the new one is in flight.  A
      * cast put is not written through to the near-cache: a cast promises
@@ -1213,16 +1829,17 @@ rd_cast_put(gc_redis_t *r, const gc_view_t *v)
      * for every pipelined write would cost more than the write itself
      * (docs/benchmarks.md, Redis backend). */
     rd_near_forget(r, v->ns, v->r.ns_len, v->key, v->r.key_len);
-    if (rd_pend_push(r, NULL, 0, 1) != 0) {
+    if (rd_pend_push(r, nd, &p) != 0) {
         /* The command is appended but its reply could not be accounted
          * for: the connection is out of step, start it over. */
+        gc_free(p.cmd);
         gc_stat_inc(&r->remote_errors, 1);
         gc_host_cast_lost(r->h, r->cur_sender, 1);
-        rd_down(r);
+        rd_node_down(r, nd);
         return;
     }
-    r->pbytes += v->r.ns_len + 1 + v->r.key_len + v->r.value_len;
-    rd_after_append(r);
+    nd->pbytes += v->r.ns_len + 1 + v->r.key_len + v->r.value_len;
+    rd_after_append(r, nd);
 }
 
 /* Synchronous put: 0, -ENOTCONN, -ECONNRESET, -EIO, -ENOMEM. */
@@ -1230,15 +1847,16 @@ static int
 rd_put(gc_redis_t *r, const char *ns, size_t ns_len, const void *key, size_t key_len,
        const void *value, size_t value_len, int64_t ttl)
 {
-    redisReply *rep;
+    unsigned slot = rd_slot_parts(r, ns, ns_len, key, key_len);
+    redisReply *rep = NULL;
     uint64_t now = rd_now();
+    size_t len;
     int rc;
 
-    if ((rc = rd_ready(r)) != 0)
-        return rc;
-    if (rd_append_set(r, ns, ns_len, key, key_len, value, value_len, ttl) != 0)
+    len = rd_fmt_set(r, &r->vbuf, &r->vcap, 0, ns, ns_len, key, key_len, value, value_len, ttl);
+    if (len == 0)
         return -ENOMEM;
-    rc = rd_collect(r, &rep, 1);
+    rc = rd_tx_run(r, slot, (const char *)r->vbuf, len, &rep, 1);
     if (rc == 0 && rd_is_error(r, rep))
         rc = -EIO;
     if (rc != 0) {
@@ -1273,22 +1891,17 @@ rd_get(gc_redis_t *r, const char *ns, size_t ns_len, const void *key, size_t key
     int rc, i;
 
     *hold = NULL;
-    if ((rc = rd_ready(r)) != 0)
-        return rc;
     if (rd_key2(r, ns, ns_len, key, key_len, &klen) != 0)
         return -ENOMEM;
     get[1] = pttl[1] = (const char *)r->kbuf;
     gl[1] = pl[1] = klen;
-    if (redisAppendCommandArgv(r->cmd, 1, multi, ml) != REDIS_OK ||
-        redisAppendCommandArgv(r->cmd, 2, get, gl) != REDIS_OK ||
-        redisAppendCommandArgv(r->cmd, 2, pttl, pl) != REDIS_OK ||
-        redisAppendCommandArgv(r->cmd, 1, exec, el) != REDIS_OK) {
-        rd_down(r);    /* part of a transaction may be queued: start over */
+    rd_tx_reset(r);
+    if (rd_tx_add(r, 1, multi, ml) != 0 || rd_tx_add(r, 2, get, gl) != 0 ||
+        rd_tx_add(r, 2, pttl, pl) != 0 || rd_tx_add(r, 1, exec, el) != 0)
         return -ENOMEM;
-    }
-    gc_stat_inc(&r->remote_reads, 1);
-    if ((rc = rd_collect(r, reps, 4)) != 0)
+    if ((rc = rd_tx_run(r, rd_slot_of(r, r->kbuf, klen), r->tx, r->txlen, reps, 4)) != 0)
         return rc;
+    gc_stat_inc(&r->remote_reads, 1);
     for (i = 0; i < 3; i++)
         freeReplyObject(reps[i]);
     ex = reps[3];
@@ -1343,26 +1956,6 @@ rd_reply_get(gc_redis_t *r, const gc_view_t *v, actor_reply_t *reply)
     return rc;
 }
 
-/* A simple one-command exchange; *out is the reply (caller frees). */
-static int
-rd_exchange(gc_redis_t *r, int argc, const char **argv, const size_t *lens, redisReply **out)
-{
-    int rc;
-
-    *out = NULL;
-    if ((rc = rd_ready(r)) != 0)
-        return rc;
-    if (redisAppendCommandArgv(r->cmd, argc, argv, lens) != REDIS_OK)
-        return -ENOMEM;
-    if ((rc = rd_collect(r, out, 1)) != 0)
-        return rc;
-    if (rd_is_error(r, *out)) {
-        freeReplyObject(*out);
-        *out = NULL;
-        return -EIO;
-    }
-    return 0;
-}
 
 static int
 rd_delete(gc_redis_t *r, const char *ns, size_t ns_len, const void *key, size_t key_len)
@@ -1393,38 +1986,51 @@ rd_cast_delete(gc_redis_t *r, const gc_view_t *v)
 {
     const char *argv[2] = { "DEL", NULL };
     size_t lens[2] = { 3, 0 }, klen = v->r.ns_len + 1 + v->r.key_len;
-    unsigned char *key;
+    rd_pend_t p = { NULL, klen, NULL, 0, RD_P_DEL, 0, r->cur_sender };
+    rd_node_t *nd = NULL;
 
     rd_near_forget(r, v->ns, v->r.ns_len, v->key, v->r.key_len);
-    if (!r->up || rd_key2(r, v->ns, v->r.ns_len, v->key, v->r.key_len, &lens[1]) != 0) {
+    if (rd_key2(r, v->ns, v->r.ns_len, v->key, v->r.key_len, &lens[1]) == 0)
+        nd = rd_slot_node(r, rd_slot_of(r, r->kbuf, lens[1]));
+    if (nd == NULL || !nd->up) {
         gc_stat_inc(&r->remote_errors, 1);
         gc_host_cast_lost(r->h, r->cur_sender, 1);
+        (void)rd_not_connected(r);
         return;
     }
     argv[1] = (const char *)r->kbuf;
     /* The key travels with the owed reply: an earlier cast put of it may
      * still be in flight and would re-insert it when its reply is read. */
-    key = gc_malloc(klen);
-    if (key != NULL) {
-        memcpy(key, v->ns, v->r.ns_len);
-        key[v->r.ns_len] = '\0';
-        memcpy(key + v->r.ns_len + 1, v->key, v->r.key_len);
+    p.key = gc_malloc(klen);
+    if (p.key != NULL) {
+        memcpy(p.key, v->ns, v->r.ns_len);
+        p.key[v->r.ns_len] = '\0';
+        memcpy(p.key + v->r.ns_len + 1, v->key, v->r.key_len);
     }
-    if (key == NULL || redisAppendCommandArgv(r->cmd, 2, argv, lens) != REDIS_OK) {
-        gc_free(key);
+    rd_tx_reset(r);
+    if (p.key == NULL || rd_tx_add(r, 2, argv, lens) != 0 ||
+        (r->slots != NULL && (p.cmd = gc_malloc(r->txlen)) == NULL) ||
+        redisAppendFormattedCommand(nd->cmd, r->tx, r->txlen) != REDIS_OK) {
+        gc_free(p.key);
+        gc_free(p.cmd);
         gc_stat_inc(&r->remote_errors, 1);
         gc_host_cast_lost(r->h, r->cur_sender, 1);
         return;
     }
-    if (rd_pend_push(r, key, klen, 0) != 0) {
-        gc_free(key);
+    if (p.cmd != NULL) {
+        memcpy(p.cmd, r->tx, r->txlen);   /* cluster: for a redirect */
+        p.cmdlen = r->txlen;
+    }
+    if (rd_pend_push(r, nd, &p) != 0) {
+        gc_free(p.key);
+        gc_free(p.cmd);
         gc_stat_inc(&r->remote_errors, 1);
         gc_host_cast_lost(r->h, r->cur_sender, 1);
-        rd_down(r);   /* as in rd_cast_put */
+        rd_node_down(r, nd);   /* as in rd_cast_put */
         return;
     }
-    r->pbytes += lens[1];
-    rd_after_append(r);
+    nd->pbytes += lens[1];
+    rd_after_append(r, nd);
 }
 
 static int
@@ -1456,81 +2062,136 @@ rd_ttl_change(gc_redis_t *r, const gc_view_t *v)
     return rc;
 }
 
-/* All-or-nothing in Redis: MULTI, one SET per record, EXEC. */
+/* One MULTI/EXEC of records idx[0..n) of the batch (all of one slot).
+ * 0, or the error of rd_tx_run, or -EIO (Redis refused part of it: with
+ * MULTI/EXEC, EXECABORT means none applied; an element error after EXEC
+ * means Redis may hold part). */
 static int
-rd_batch(gc_redis_t *r, const gc_view_t *v)
+rd_batch_slot(gc_redis_t *r, unsigned slot, const gc_view_t *recs, const size_t *idx, size_t n)
 {
     const char *multi[1] = { "MULTI" }, *exec[1] = { "EXEC" };
-    size_t ml[1] = { 5 }, el[1] = { 4 }, n = v->r.batch_len, i;
-    const unsigned char *p = v->next;
-    redisReply *rep = NULL, *ex;
-    uint64_t now = rd_now();
+    size_t ml[1] = { 5 }, el[1] = { 4 }, i;
+    redisReply **reps, *ex;
     int rc;
 
-    if ((rc = rd_ready(r)) != 0)
-        return rc;
-    rc = 0;
-    if (redisAppendCommandArgv(r->cmd, 1, multi, ml) != REDIS_OK)
+    rd_tx_reset(r);
+    if (rd_tx_add(r, 1, multi, ml) != 0)
         return -ENOMEM;
     for (i = 0; i < n; i++) {
-        gc_view_t sub;
+        const gc_view_t *sub = &recs[idx[i]];
 
-        gc_view_parse(p, &sub);
-        p = sub.next;
-        if (rd_append_set(r, sub.ns, sub.r.ns_len, sub.key, sub.r.key_len, sub.value,
-                          sub.r.value_len, sub.r.ttl_ms) != 0) {
-            rd_down(r);   /* half a transaction is queued: start over */
+        if (rd_tx_set(r, sub->ns, sub->r.ns_len, sub->key, sub->r.key_len, sub->value,
+                      sub->r.value_len, sub->r.ttl_ms) != 0)
             return -ENOMEM;
-        }
     }
-    if (redisAppendCommandArgv(r->cmd, 1, exec, el) != REDIS_OK) {
-        rd_down(r);
+    if (rd_tx_add(r, 1, exec, el) != 0 || (reps = gc_malloc((n + 2) * sizeof(*reps))) == NULL)
         return -ENOMEM;
+    /* ASK for a transaction of several writes would apply all of them on
+     * the importing primary, keys still on the migrating one included: a
+     * later MIGRATE of those would then fail (BUSYKEY).  Refused instead
+     * (-ENOTCONN: nothing applied), for the moment the slot moves. */
+    if ((rc = rd_tx_run_ask(r, slot, r->tx, r->txlen, reps, n + 2, n == 1)) != 0) {
+        gc_free(reps);
+        return rc;
     }
     /* +OK for MULTI, then +QUEUED per SET, then EXEC's array with +OK per
      * SET.  Anything else (MULTI refused, a SET refused, an EXEC element
      * that is an error) means Redis may hold part of the batch. */
-    for (i = 0; i < n + 1 && rc == 0; i++) {
-        if ((rc = rd_read(r, &rep)) != 0)
-            break;
-        if (rep->type != REDIS_REPLY_STATUS)
+    for (i = 0; i < n + 1 && rc == 0; i++)
+        if (reps[i]->type != REDIS_REPLY_STATUS)
             rc = -EIO;
-        freeReplyObject(rep);
-    }
-    for (; i < n + 1 && r->up; i++) {   /* the rest of the owed replies */
-        if (rd_read(r, &rep) != 0)
-            break;
-        freeReplyObject(rep);
-    }
-    if (r->up && (rc == 0 || rc == -EIO)) {
-        int erc = rd_read(r, &ex);
-
-        if (erc != 0) {
-            rc = erc;
-        } else {
-            if (ex->type != REDIS_REPLY_ARRAY || ex->elements != n)
-                rc = -EIO;
-            for (i = 0; rc == 0 && i < ex->elements; i++)
-                if (ex->element[i]->type != REDIS_REPLY_STATUS)
-                    rc = -EIO;
-            freeReplyObject(ex);
-        }
-    }
+    ex = reps[n + 1];
+    if (rc == 0 && (ex->type != REDIS_REPLY_ARRAY || ex->elements != n))
+        rc = -EIO;
+    for (i = 0; rc == 0 && i < ex->elements; i++)
+        if (ex->element[i]->type != REDIS_REPLY_STATUS)
+            rc = -EIO;
+    rd_reps_free(reps, n + 2);
+    gc_free(reps);
     if (rc == -EIO)
         gc_stat_inc(&r->remote_errors, 1);
-    if (rc == 0)
-        gc_host_count(r->h, GC_STAT_PUTS, n);
-    for (i = 0, p = v->next; i < n; i++) {
-        gc_view_t sub;
+    return rc;
+}
 
-        gc_view_parse(p, &sub);
-        p = sub.next;
-        if (rc == 0)
-            rd_near_put(r, sub.ns, sub.r.ns_len, sub.key, sub.r.key_len, sub.value,
-                        sub.r.value_len, sub.r.ttl_ms, now);
-        else
-            rd_near_forget(r, sub.ns, sub.r.ns_len, sub.key, sub.r.key_len);   /* failed */
+static int
+rd_idx_cmp(const void *a, const void *b, void *arg)
+{
+    const unsigned *slot = arg;
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+
+    if (slot[x] != slot[y])
+        return slot[x] < slot[y] ? -1 : 1;
+    return x < y ? -1 : x > y;   /* stable: the order given within a slot */
+}
+
+/*
+ * A batch: one MULTI/EXEC per slot (one server and Sentinel: one for the
+ * whole batch, all or nothing in Redis).  In a cluster, records are grouped
+ * by slot (a transaction cannot span slots) and the groups run in slot
+ * order; the first that fails stops the batch: the groups before it are
+ * applied, it and the ones after are not.  A namespace named with a hash
+ * tag ("{users}") keeps all its keys in one slot, so its batches are one
+ * transaction again.
+ */
+static int
+rd_batch(gc_redis_t *r, const gc_view_t *v)
+{
+    size_t n = v->r.batch_len, i, start, *idx = NULL, done = 0;
+    const unsigned char *p = v->next;
+    gc_view_t *recs;
+    unsigned *slot = NULL;
+    uint64_t now = rd_now();
+    int rc = 0;
+
+    if ((recs = gc_malloc((n ? n : 1) * sizeof(*recs))) == NULL)
+        return -ENOMEM;
+    for (i = 0; i < n; i++) {
+        gc_view_parse(p, &recs[i]);
+        p = recs[i].next;
     }
+    if (r->slots != NULL) {
+        if ((slot = gc_malloc((n ? n : 1) * sizeof(*slot))) == NULL ||
+            (idx = gc_malloc((n ? n : 1) * sizeof(*idx))) == NULL) {
+            gc_free(slot);
+            gc_free(recs);
+            return -ENOMEM;
+        }
+        for (i = 0; i < n; i++) {
+            slot[i] = rd_slot_parts(r, recs[i].ns, recs[i].r.ns_len, recs[i].key,
+                                    recs[i].r.key_len);
+            idx[i] = i;
+        }
+        qsort_r(idx, n, sizeof(*idx), rd_idx_cmp, slot);
+    } else if ((idx = gc_malloc((n ? n : 1) * sizeof(*idx))) != NULL) {
+        for (i = 0; i < n; i++)
+            idx[i] = i;
+    }
+    if (idx == NULL) {
+        gc_free(recs);
+        return -ENOMEM;
+    }
+    for (start = 0; start < n && rc == 0; start = i) {
+        for (i = start + 1; i < n && (slot == NULL || slot[idx[i]] == slot[idx[start]]); i++)
+            ;
+        rc = rd_batch_slot(r, slot != NULL ? slot[idx[start]] : 0, recs, idx + start,
+                           i - start);
+        if (rc == 0)
+            done = i;
+    }
+    if (done > 0)
+        gc_host_count(r->h, GC_STAT_PUTS, done);
+    for (i = 0; i < n; i++) {
+        const gc_view_t *sub = &recs[idx[i]];
+
+        if (i < done)
+            rd_near_put(r, sub->ns, sub->r.ns_len, sub->key, sub->r.key_len, sub->value,
+                        sub->r.value_len, sub->r.ttl_ms, now);
+        else
+            rd_near_forget(r, sub->ns, sub->r.ns_len, sub->key, sub->r.key_len);
+    }
+    gc_free(idx);
+    gc_free(slot);
+    gc_free(recs);
     return rc;
 }
 
@@ -1558,12 +2219,13 @@ rd_reply_ttl(gc_redis_t *r, const gc_view_t *v, actor_reply_t *reply)
     return actor_reply_set(reply, &ttl, sizeof(ttl));
 }
 
-/* cache_all: SCAN the namespace, filter with gc_glob, GET+PTTL each. */
+/* cache_all, count, clear: SCAN every primary (MATCH the namespace). */
 typedef struct rd_rec {
     char *rkey;            /* the Redis key (copied) */
     size_t rlen;
     const unsigned char *ukey;   /* the user's key inside rkey */
     size_t ulen;
+    rd_node_t *nd;         /* the primary whose SCAN returned it */
     redisReply *val, *ttl;
 } rd_rec_t;
 
@@ -1595,15 +2257,15 @@ rd_recs_free(rd_rec_t *recs, size_t n)
 static char *
 rd_ns_pattern(const gc_redis_t *r, const char *ns, size_t ns_len, size_t *len)
 {
+    size_t i, n = 0, pl = r->cfg.prefix_len;
     char *pat;
-    size_t i, n = 0;
 
     if (ns == NULL)
         ns_len = 0;
-    if ((pat = gc_malloc(2 * (r->prefix_len + ns_len) + 2)) == NULL)
+    if ((pat = gc_malloc(2 * (pl + ns_len) + 2)) == NULL)
         return NULL;
-    for (i = 0; i < r->prefix_len + ns_len; i++) {
-        char ch = i < r->prefix_len ? r->prefix[i] : ns[i - r->prefix_len];
+    for (i = 0; i < pl + ns_len; i++) {
+        char ch = i < pl ? r->cfg.prefix[i] : ns[i - pl];
 
         if (strchr("*?[]\\^", ch) != NULL)
             pat[n++] = '\\';
@@ -1616,154 +2278,285 @@ rd_ns_pattern(const gc_redis_t *r, const char *ns, size_t ns_len, size_t *len)
     return pat;
 }
 
+/* Is k one of gencache's keys (prefix, a non-empty namespace, NUL, a
+ * non-empty key)?  SCAN MATCH already checked the prefix. */
 static int
-rd_scan(gc_redis_t *r, const gc_view_t *v, const char *upat, rd_rec_t **out, size_t *nout)
+rd_is_ours(const gc_redis_t *r, const redisReply *k)
 {
-    size_t base = r->prefix_len + v->r.ns_len + 1, plen, n = 0, cap = 0;
-    char cursor[32] = "0";
-    rd_rec_t *recs = NULL;
+    size_t pl = r->cfg.prefix_len;
+    const char *nul;
+
+    if (k->type != REDIS_REPLY_STRING || (size_t)k->len < pl + 3)
+        return 0;
+    nul = memchr(k->str + pl, '\0', (size_t)k->len - pl);
+    return nul != NULL && nul != k->str + pl && nul + 1 < k->str + k->len;
+}
+
+typedef int (*rd_page_fn)(gc_redis_t *r, rd_node_t *nd, void *arg, const redisReply **keys,
+                          size_t n);
+
+/*
+ * SCAN MATCH the keys of namespace (ns, ns_len), or of the whole prefix
+ * with ns NULL, on every primary, calling page(r, nd, arg, keys, n) for
+ * every page (the keys that are gencache's: see rd_is_ours).  A key may be
+ * passed twice (SCAN's guarantee is "at least once" for keys present
+ * throughout; in a cluster, a key that moves between primaries during the
+ * scan may be missed or passed twice).  Every primary must be connected:
+ * else -ENOTCONN before anything is asked.
+ */
+static int
+rd_scan_pages(gc_redis_t *r, const char *ns, size_t ns_len, rd_page_fn page, void *arg)
+{
+    const redisReply **keys = NULL;
+    size_t plen, kcap = 0, ni;
     char *pat;
     int rc = 0;
 
-    pat = rd_ns_pattern(r, v->ns, v->r.ns_len, &plen);
+    if (r->nnodes == 0 || r->nup < r->nnodes)
+        return rd_not_connected(r);
+    pat = rd_ns_pattern(r, ns, ns_len, &plen);
     if (pat == NULL)
         return -ENOMEM;
-    do {
-        const char *argv[6] = { "SCAN", cursor, "MATCH", pat, "COUNT", RD_SCAN_COUNT };
-        size_t lens[6] = { 4, strlen(cursor), 5, plen, 5, sizeof(RD_SCAN_COUNT) - 1 };
-        redisReply *rep, *keys;
-        size_t i;
+    for (ni = 0; ni < r->nnodes && rc == 0; ni++) {
+        rd_node_t *nd = r->nodes[ni];
+        char cursor[32] = "0";
 
-        if ((rc = rd_exchange(r, 6, argv, lens, &rep)) != 0)
-            break;
-        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
-            rep->element[0]->type != REDIS_REPLY_STRING ||
-            rep->element[0]->len >= (int)sizeof(cursor) ||
-            rep->element[1]->type != REDIS_REPLY_ARRAY) {
-            freeReplyObject(rep);
-            rc = -EIO;
-            break;
-        }
-        memcpy(cursor, rep->element[0]->str, (size_t)rep->element[0]->len + 1);
-        keys = rep->element[1];
-        for (i = 0; i < keys->elements && rc == 0; i++) {
-            const redisReply *k = keys->element[i];
+        do {
+            const char *argv[6] = { "SCAN", cursor, "MATCH", pat, "COUNT", RD_SCAN_COUNT };
+            size_t lens[6] = { 4, strlen(cursor), 5, plen, 5, sizeof(RD_SCAN_COUNT) - 1 };
+            redisReply *rep, *ks;
+            size_t i, n = 0;
 
-            if (k->type != REDIS_REPLY_STRING || (size_t)k->len < base ||
-                !gc_glob(upat, (const unsigned char *)k->str + base, (size_t)k->len - base))
-                continue;
-            if (n == cap) {
-                size_t ncap = cap ? cap * 2 : 64;
-                rd_rec_t *nr = gc_malloc(ncap * sizeof(*nr));
+            if ((rc = rd_node_exchange(r, nd, 6, argv, lens, &rep)) != 0)
+                break;
+            if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+                rep->element[0]->type != REDIS_REPLY_STRING ||
+                rep->element[0]->len >= (int)sizeof(cursor) ||
+                rep->element[1]->type != REDIS_REPLY_ARRAY) {
+                freeReplyObject(rep);
+                rc = -EIO;
+                break;
+            }
+            memcpy(cursor, rep->element[0]->str, (size_t)rep->element[0]->len + 1);
+            ks = rep->element[1];
+            if (ks->elements > kcap) {
+                const redisReply **nk = gc_malloc(ks->elements * sizeof(*nk));
 
-                if (nr == NULL) {
+                if (nk == NULL) {
+                    freeReplyObject(rep);
                     rc = -ENOMEM;
                     break;
                 }
-                if (n > 0)
-                    memcpy(nr, recs, n * sizeof(*nr));
-                gc_free(recs);
-                recs = nr;
-                cap = ncap;
+                gc_free(keys);
+                keys = nk;
+                kcap = ks->elements;
             }
-            memset(&recs[n], 0, sizeof(recs[n]));
-            if ((recs[n].rkey = gc_malloc((size_t)k->len)) == NULL) {
-                rc = -ENOMEM;
-                break;
-            }
-            memcpy(recs[n].rkey, k->str, (size_t)k->len);
-            recs[n].rlen = (size_t)k->len;
-            recs[n].ukey = (const unsigned char *)recs[n].rkey + base;
-            recs[n].ulen = (size_t)k->len - base;
-            n++;
-        }
-        freeReplyObject(rep);
-    } while (rc == 0 && strcmp(cursor, "0") != 0);
-    gc_free(pat);
-    if (rc != 0) {
-        rd_recs_free(recs, n);
-        return rc;
+            for (i = 0; i < ks->elements; i++)
+                if (rd_is_ours(r, ks->element[i]))
+                    keys[n++] = ks->element[i];
+            if (n > 0)
+                rc = page(r, nd, arg, keys, n);
+            freeReplyObject(rep);
+        } while (rc == 0 && strcmp(cursor, "0") != 0);
     }
-    *out = recs;
-    *nout = n;
+    gc_free(keys);
+    gc_free(pat);
+    return rc;
+}
+
+/* Records collected by a scan (all, count). */
+typedef struct rd_recs {
+    rd_rec_t *recs;
+    size_t n, cap;
+    size_t base;           /* the user's key starts here in a Redis key */
+    const char *upat;      /* all: the glob on the user's key; count: NULL */
+} rd_recs_t;
+
+static int
+rd_recs_page(gc_redis_t *r, rd_node_t *nd, void *arg, const redisReply **keys, size_t n)
+{
+    rd_recs_t *a = arg;
+    size_t i;
+
+    (void)r;
+    for (i = 0; i < n; i++) {
+        const redisReply *k = keys[i];
+        rd_rec_t *rec;
+
+        if ((size_t)k->len < a->base ||
+            (a->upat != NULL &&
+             !gc_glob(a->upat, (const unsigned char *)k->str + a->base,
+                      (size_t)k->len - a->base)))
+            continue;
+        if (a->n == a->cap) {
+            size_t ncap = a->cap ? a->cap * 2 : 256;
+            rd_rec_t *nr = gc_realloc(a->recs, ncap * sizeof(*nr));
+
+            if (nr == NULL)
+                return -ENOMEM;
+            a->recs = nr;
+            a->cap = ncap;
+        }
+        rec = &a->recs[a->n];
+        memset(rec, 0, sizeof(*rec));
+        if ((rec->rkey = gc_malloc((size_t)k->len)) == NULL)
+            return -ENOMEM;
+        memcpy(rec->rkey, k->str, (size_t)k->len);
+        rec->rlen = (size_t)k->len;
+        rec->ukey = (const unsigned char *)rec->rkey + a->base;
+        rec->ulen = (size_t)k->len - a->base;
+        rec->nd = nd;
+        a->n++;
+    }
+    return 0;
+}
+
+/* Sort by user key and keep one of each (SCAN may return a key twice). */
+static void
+rd_recs_unique(rd_recs_t *a)
+{
+    size_t i, j;
+
+    if (a->n > 1)
+        qsort(a->recs, a->n, sizeof(*a->recs), rd_rec_cmp);
+    for (i = 0, j = 0; i < a->n; i++) {
+        if (j > 0 && rd_rec_cmp(&a->recs[j - 1], &a->recs[i]) == 0) {
+            gc_free(a->recs[i].rkey);
+            continue;
+        }
+        a->recs[j++] = a->recs[i];
+    }
+    a->n = j;
+}
+
+static int
+rd_is_redirect(const redisReply *rep)
+{
+    char ip[RD_IP_MAX];
+    unsigned slot;
+    int ask, port;
+
+    return rd_redirect_of(rep, &ask, &slot, ip, &port);
+}
+
+/* GET and PTTL of every record, pipelined on the primary that listed it;
+ * a key that moved meanwhile (MOVED / ASK) is asked where it went. */
+static int
+rd_recs_fetch(gc_redis_t *r, rd_recs_t *a)
+{
+    size_t ni, i;
+    int rc;
+
+    for (ni = 0; ni < r->nnodes; ni++) {
+        rd_node_t *nd = r->nodes[ni];
+
+        if (!nd->up) {
+            for (i = 0; i < a->n; i++)
+                if (a->recs[i].nd == nd)
+                    return rd_not_connected(r);
+            continue;
+        }
+        for (i = 0; i < a->n; i++) {
+            const char *get[2] = { "GET", a->recs[i].rkey };
+            const char *pttl[2] = { "PTTL", a->recs[i].rkey };
+            size_t gl[2] = { 3, a->recs[i].rlen }, pl[2] = { 4, a->recs[i].rlen };
+
+            if (a->recs[i].nd != nd)
+                continue;
+            if (redisAppendCommandArgv(nd->cmd, 2, get, gl) != REDIS_OK ||
+                redisAppendCommandArgv(nd->cmd, 2, pttl, pl) != REDIS_OK) {
+                rd_node_down(r, nd);
+                return -ENOMEM;
+            }
+        }
+        for (i = 0; i < a->n; i++) {
+            if (a->recs[i].nd != nd)
+                continue;
+            if ((rc = rd_read(r, nd, &a->recs[i].val)) != 0 ||
+                (rc = rd_read(r, nd, &a->recs[i].ttl)) != 0)
+                return rc;
+        }
+    }
+    for (i = 0; i < a->n; i++) {
+        rd_rec_t *rec = &a->recs[i];
+        const char *get[2] = { "GET", rec->rkey }, *pttl[2] = { "PTTL", rec->rkey };
+        size_t gl[2] = { 3, rec->rlen }, pl[2] = { 4, rec->rlen };
+        redisReply *reps[2];
+
+        if (!rd_is_redirect(rec->val) && !rd_is_redirect(rec->ttl))
+            continue;
+        rd_tx_reset(r);
+        if (rd_tx_add(r, 2, get, gl) != 0 || rd_tx_add(r, 2, pttl, pl) != 0)
+            return -ENOMEM;
+        if ((rc = rd_tx_run(r, rd_slot_of(r, rec->rkey, rec->rlen), r->tx, r->txlen, reps,
+                            2)) != 0)
+            return rc;
+        freeReplyObject(rec->val);
+        freeReplyObject(rec->ttl);
+        rec->val = reps[0];
+        rec->ttl = reps[1];
+    }
     return 0;
 }
 
 static int
 rd_reply_all(gc_redis_t *r, const gc_view_t *v, actor_reply_t *reply)
 {
-    const char *upat = v->r.arg_len > 0 ? (const char *)v->arg : "*";
-    rd_rec_t *recs = NULL;
-    size_t n = 0, i, j, live = 0;
+    rd_recs_t a = { NULL, 0, 0, r->cfg.prefix_len + v->r.ns_len + 1,
+                    v->r.arg_len > 0 ? (const char *)v->arg : "*" };
     uint64_t size = gc_rec_header_size();
+    size_t i, live = 0;
     unsigned char *out;
     int rc;
 
-    if ((rc = rd_scan(r, v, upat, &recs, &n)) != 0)
+    rc = rd_scan_pages(r, v->ns, v->r.ns_len, rd_recs_page, &a);
+    if (rc == 0) {
+        gc_stat_inc(&r->remote_reads, 1);
+        rd_recs_unique(&a);
+        rc = rd_recs_fetch(r, &a);
+    }
+    if (rc != 0) {
+        rd_recs_free(a.recs, a.n);
         return rc;
-    gc_stat_inc(&r->remote_reads, 1);
-    /* SCAN may return a key twice: sort, then keep one of each. */
-    if (n > 1)
-        qsort(recs, n, sizeof(*recs), rd_rec_cmp);
-    for (i = 0, j = 0; i < n; i++) {
-        if (j > 0 && rd_rec_cmp(&recs[j - 1], &recs[i]) == 0) {
-            gc_free(recs[i].rkey);
-            continue;
-        }
-        recs[j++] = recs[i];
     }
-    n = j;
-    /* GET and PTTL of every key, pipelined. */
-    for (i = 0; i < n; i++) {
-        const char *get[2] = { "GET", recs[i].rkey }, *pttl[2] = { "PTTL", recs[i].rkey };
-        size_t gl[2] = { 3, recs[i].rlen }, pl[2] = { 4, recs[i].rlen };
+    for (i = 0; i < a.n; i++) {
+        rd_rec_t *rec = &a.recs[i];
 
-        if (redisAppendCommandArgv(r->cmd, 2, get, gl) != REDIS_OK ||
-            redisAppendCommandArgv(r->cmd, 2, pttl, pl) != REDIS_OK) {
-            rd_down(r);
-            rd_recs_free(recs, n);
-            return -ENOMEM;
-        }
-    }
-    for (i = 0; i < n; i++) {
-        if ((rc = rd_read(r, &recs[i].val)) != 0 || (rc = rd_read(r, &recs[i].ttl)) != 0) {
-            rd_recs_free(recs, n);
-            return rc;
-        }
-        if (recs[i].val->type == REDIS_REPLY_STRING && recs[i].ttl->type == REDIS_REPLY_INTEGER &&
-            recs[i].ttl->integer == -2) {
+        if (rec->val->type == REDIS_REPLY_STRING && rec->ttl->type == REDIS_REPLY_INTEGER &&
+            rec->ttl->integer == -2) {
             /* Expired between its GET and its PTTL: not listed. */
-            freeReplyObject(recs[i].val);
-            recs[i].val = NULL;
+            freeReplyObject(rec->val);
+            rec->val = NULL;
             continue;
         }
-        if (recs[i].val->type == REDIS_REPLY_STRING) {
+        if (rec->val->type == REDIS_REPLY_STRING) {
             const unsigned char *val;
             size_t vlen;
 
-            rd_unwrap(recs[i].val, &val, &vlen);
-            size += gc_rec_size(recs[i].ulen, vlen);
+            rd_unwrap(rec->val, &val, &vlen);
+            size += gc_rec_size(rec->ulen, vlen);
             live++;
         }
     }
     if (size > ACTOR_MSG_MAX || (out = actor_reply_buf(reply, size)) == NULL) {
-        rd_recs_free(recs, n);
+        rd_recs_free(a.recs, a.n);
         return size > ACTOR_MSG_MAX ? -EMSGSIZE : -ENOMEM;
     }
     out = gc_rec_begin(out, live);
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < a.n; i++) {
+        const rd_rec_t *rec = &a.recs[i];
         const unsigned char *val;
         size_t vlen;
         int64_t ttl;
 
-        if (recs[i].val == NULL || recs[i].val->type != REDIS_REPLY_STRING)
+        if (rec->val == NULL || rec->val->type != REDIS_REPLY_STRING)
             continue;   /* deleted or expired during the scan */
-        rd_unwrap(recs[i].val, &val, &vlen);
-        ttl = recs[i].ttl->type == REDIS_REPLY_INTEGER && recs[i].ttl->integer >= 0
-            ? (int64_t)recs[i].ttl->integer : CACHE_TTL_NONE;
-        out = gc_rec_put(out, recs[i].ukey, recs[i].ulen, val, vlen, ttl);
+        rd_unwrap(rec->val, &val, &vlen);
+        ttl = rec->ttl->type == REDIS_REPLY_INTEGER && rec->ttl->integer >= 0
+            ? (int64_t)rec->ttl->integer : CACHE_TTL_NONE;
+        out = gc_rec_put(out, rec->ukey, rec->ulen, val, vlen, ttl);
     }
-    rd_recs_free(recs, n);
+    rd_recs_free(a.recs, a.n);
     return 0;
 }
 
@@ -1953,134 +2746,21 @@ rd_cas(gc_redis_t *r, const gc_view_t *v)
     return rc;
 }
 
-/* Is k one of gencache's keys (prefix, a non-empty namespace, NUL, a
- * non-empty key)?  SCAN MATCH already checked the prefix. */
-static int
-rd_is_ours(const gc_redis_t *r, const redisReply *k)
-{
-    const char *nul;
-
-    if (k->type != REDIS_REPLY_STRING || (size_t)k->len < r->prefix_len + 3)
-        return 0;
-    nul = memchr(k->str + r->prefix_len, '\0', (size_t)k->len - r->prefix_len);
-    return nul != NULL && nul != k->str + r->prefix_len && nul + 1 < k->str + k->len;
-}
-
-/*
- * SCAN MATCH the keys of namespace (ns, ns_len), or of the whole prefix
- * with ns NULL, calling page(r, arg, keys) for every page (the keys that
- * are gencache's: see rd_is_ours, in keys[0..n)).  A key may be passed
- * twice (SCAN's guarantee is "at least once" for keys present throughout).
- */
-static int
-rd_scan_pages(gc_redis_t *r, const char *ns, size_t ns_len,
-              int (*page)(gc_redis_t *r, void *arg, const redisReply **keys, size_t n),
-              void *arg)
-{
-    char cursor[32] = "0";
-    const redisReply **keys = NULL;
-    size_t plen, kcap = 0;
-    char *pat;
-    int rc = 0;
-
-    pat = rd_ns_pattern(r, ns, ns_len, &plen);
-    if (pat == NULL)
-        return -ENOMEM;
-    do {
-        const char *argv[6] = { "SCAN", cursor, "MATCH", pat, "COUNT", RD_SCAN_COUNT };
-        size_t lens[6] = { 4, strlen(cursor), 5, plen, 5, sizeof(RD_SCAN_COUNT) - 1 };
-        redisReply *rep, *ks;
-        size_t i, n = 0;
-
-        if ((rc = rd_exchange(r, 6, argv, lens, &rep)) != 0)
-            break;
-        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
-            rep->element[0]->type != REDIS_REPLY_STRING ||
-            rep->element[0]->len >= (int)sizeof(cursor) ||
-            rep->element[1]->type != REDIS_REPLY_ARRAY) {
-            freeReplyObject(rep);
-            rc = -EIO;
-            break;
-        }
-        memcpy(cursor, rep->element[0]->str, (size_t)rep->element[0]->len + 1);
-        ks = rep->element[1];
-        if (ks->elements > kcap) {
-            const redisReply **nk = gc_malloc(ks->elements * sizeof(*nk));
-
-            if (nk == NULL) {
-                freeReplyObject(rep);
-                rc = -ENOMEM;
-                break;
-            }
-            gc_free(keys);
-            keys = nk;
-            kcap = ks->elements;
-        }
-        for (i = 0; i < ks->elements; i++)
-            if (rd_is_ours(r, ks->element[i]))
-                keys[n++] = ks->element[i];
-        if (n > 0)
-            rc = page(r, arg, keys, n);
-        freeReplyObject(rep);
-    } while (rc == 0 && strcmp(cursor, "0") != 0);
-    gc_free(keys);
-    gc_free(pat);
-    return rc;
-}
-
-/* Count: every key scanned is kept (a copy) so that one SCAN returned
- * twice is counted once. */
-typedef struct rd_count_ctx {
-    rd_rec_t *recs;
-    size_t n, cap;
-} rd_count_ctx_t;
-
-static int
-rd_count_page(gc_redis_t *r, void *arg, const redisReply **keys, size_t n)
-{
-    rd_count_ctx_t *a = arg;
-    size_t i;
-
-    (void)r;
-    for (i = 0; i < n; i++) {
-        if (a->n == a->cap) {
-            size_t ncap = a->cap ? a->cap * 2 : 256;
-            rd_rec_t *nr = gc_realloc(a->recs, ncap * sizeof(*nr));
-
-            if (nr == NULL)
-                return -ENOMEM;
-            a->recs = nr;
-            a->cap = ncap;
-        }
-        memset(&a->recs[a->n], 0, sizeof(a->recs[a->n]));
-        if ((a->recs[a->n].rkey = gc_malloc((size_t)keys[i]->len)) == NULL)
-            return -ENOMEM;
-        memcpy(a->recs[a->n].rkey, keys[i]->str, (size_t)keys[i]->len);
-        a->recs[a->n].ukey = (const unsigned char *)a->recs[a->n].rkey;
-        a->recs[a->n].ulen = (size_t)keys[i]->len;
-        a->n++;
-    }
-    return 0;
-}
-
 static int
 rd_count(gc_redis_t *r, const gc_view_t *v, actor_reply_t *reply)
 {
-    rd_count_ctx_t a = { NULL, 0, 0 };
-    int64_t live = 0;
-    size_t i;
+    /* Every key scanned is kept (a copy), so that one SCAN returned twice
+     * is counted once. */
+    rd_recs_t a = { NULL, 0, 0, 0, NULL };
+    int64_t live;
     int rc;
 
     rc = rd_scan_pages(r, v->r.kind == CACHE_OP_COUNT ? v->ns : NULL, v->r.ns_len,
-                       rd_count_page, &a);
+                       rd_recs_page, &a);
     gc_stat_inc(&r->remote_reads, 1);
-    if (rc == 0) {
-        if (a.n > 1)
-            qsort(a.recs, a.n, sizeof(*a.recs), rd_rec_cmp);
-        for (i = 0; i < a.n; i++)
-            if (i == 0 || rd_rec_cmp(&a.recs[i - 1], &a.recs[i]) != 0)
-                live++;
-    }
+    if (rc == 0)
+        rd_recs_unique(&a);
+    live = (int64_t)a.n;
     rd_recs_free(a.recs, a.n);
     if (rc != 0)
         return rc;
@@ -2088,33 +2768,80 @@ rd_count(gc_redis_t *r, const gc_view_t *v, actor_reply_t *reply)
 }
 
 /* Clear: DEL each page's keys as the SCAN goes (deleting while scanning
- * keeps SCAN's guarantee for the keys not deleted). */
+ * keeps SCAN's guarantee for the keys not deleted).  One DEL per page; in
+ * a cluster one DEL per key, pipelined (a DEL of several keys must stay
+ * in one slot), a key that moved being deleted where it went. */
 static int
-rd_clear_page(gc_redis_t *r, void *arg, const redisReply **keys, size_t n)
+rd_clear_page(gc_redis_t *r, rd_node_t *nd, void *arg, const redisReply **keys, size_t n)
 {
-    const char **argv = gc_malloc((n + 1) * sizeof(*argv));
-    size_t *lens = gc_malloc((n + 1) * sizeof(*lens)), i;
-    redisReply *rep = NULL;
-    int rc;
+    uint64_t *removed = arg;
+    redisReply *rep = NULL, **reps;
+    size_t i;
+    int rc = 0;
 
-    if (argv == NULL || lens == NULL) {
+    if (r->slots == NULL) {
+        const char **argv = gc_malloc((n + 1) * sizeof(*argv));
+        size_t *lens = gc_malloc((n + 1) * sizeof(*lens));
+
+        if (argv == NULL || lens == NULL) {
+            gc_free(argv);
+            gc_free(lens);
+            return -ENOMEM;
+        }
+        argv[0] = "DEL";
+        lens[0] = 3;
+        for (i = 0; i < n; i++) {
+            argv[i + 1] = keys[i]->str;
+            lens[i + 1] = (size_t)keys[i]->len;
+        }
+        rc = rd_node_exchange(r, nd, (int)(n + 1), argv, lens, &rep);
+        if (rc == 0 && rep->type == REDIS_REPLY_INTEGER && rep->integer > 0)
+            *removed += (uint64_t)rep->integer;
+        if (rep != NULL)
+            freeReplyObject(rep);
         gc_free(argv);
         gc_free(lens);
+        return rc;
+    }
+    for (i = 0; i < n; i++) {
+        const char *argv[2] = { "DEL", keys[i]->str };
+        size_t lens[2] = { 3, (size_t)keys[i]->len };
+
+        if (redisAppendCommandArgv(nd->cmd, 2, argv, lens) != REDIS_OK) {
+            rd_node_down(r, nd);
+            return -ENOMEM;
+        }
+    }
+    /* Every reply of the page first: nd owes them all. */
+    if ((reps = gc_calloc(n, sizeof(*reps))) == NULL) {
+        rd_node_down(r, nd);   /* replies owed and nowhere to read them */
         return -ENOMEM;
     }
-    argv[0] = "DEL";
-    lens[0] = 3;
-    for (i = 0; i < n; i++) {
-        argv[i + 1] = keys[i]->str;
-        lens[i + 1] = (size_t)keys[i]->len;
+    if ((rc = rd_collect(r, nd, reps, n)) != 0) {
+        gc_free(reps);
+        return rc;
     }
-    rc = rd_exchange(r, (int)(n + 1), argv, lens, &rep);
-    if (rc == 0 && rep->type == REDIS_REPLY_INTEGER && rep->integer > 0)
-        *(uint64_t *)arg += (uint64_t)rep->integer;
-    if (rep != NULL)
-        freeReplyObject(rep);
-    gc_free(argv);
-    gc_free(lens);
+    for (i = 0; i < n; i++) {
+        if (rd_is_redirect(reps[i]) && rc == 0) {
+            const char *argv[2] = { "DEL", keys[i]->str };
+            size_t lens[2] = { 3, (size_t)keys[i]->len };
+
+            freeReplyObject(reps[i]);
+            reps[i] = NULL;
+            rd_tx_reset(r);
+            if ((rc = rd_tx_add(r, 2, argv, lens)) == 0)
+                rc = rd_tx_run(r, rd_key_slot(keys[i]->str, lens[1]), r->tx, r->txlen,
+                               &reps[i], 1);
+        }
+        if (reps[i] != NULL) {
+            if (reps[i]->type == REDIS_REPLY_INTEGER && reps[i]->integer > 0)
+                *removed += (uint64_t)reps[i]->integer;
+            else if (reps[i]->type == REDIS_REPLY_ERROR && rc == 0)
+                rc = -EIO;
+        }
+    }
+    rd_reps_free(reps, n);
+    gc_free(reps);
     return rc;
 }
 
@@ -2199,7 +2926,7 @@ rd_apply(gc_backend_t *r, const gc_view_t *v, actor_reply_t *reply, uint32_t sen
         break;
     case CACHE_OP_SYNC: {
         /* Every earlier cast has its reply. */
-        rc = r->up ? rd_drain(r) : -ENOTCONN;
+        rc = r->nup > 0 ? rd_drain_all(r) : rd_not_connected(r);
         /* cache_sync then reports this thread's casts that were lost with
          * a connection or refused by Redis (gc_cast_lost/_failed). */
         break;

@@ -1,0 +1,904 @@
+/*
+ * The Redis backend's connector (see redis_int.h): the thread that makes
+ * connections, so that the cache's worker never waits on one.
+ *
+ * What it does, on request of the worker (rd_conn_request):
+ *   - one server: resolve the host (bounded, below), open the link;
+ *   - Sentinel: ask the sentinels in turn (the one that answered last
+ *     first) for the address of the master, open the link, and check with
+ *     ROLE that the server is a primary now (a sentinel may still name a
+ *     demoted one for a moment); the sentinel that answered becomes the
+ *     watch: a connection subscribed to +switch-master;
+ *   - Cluster: ask a node (the primaries of the last map first, then the
+ *     seeds) for CLUSTER SLOTS, and open a link to every primary.
+ * Then it keeps the topology for the worker (rd_conn_take) and tells it
+ * with a message.  Between requests it sleeps in poll(2) on a wake-up pipe
+ * and, in Sentinel mode, on the watch; a +switch-master for our master is
+ * forwarded to the worker, which drops its link and asks for a new
+ * topology.  A lost watch is restored within a second, and the master's
+ * address is asked again then (a switch announced while no watch was
+ * listening is not missed).
+ *
+ * Bounds.  Every connection attempt, and every set-up command, is bounded
+ * by connect_timeout_ms; a name is resolved with getaddrinfo_a(3) and
+ * given up after connect_timeout_ms too.  A lookup that cannot be
+ * cancelled then is kept on a list and freed when it completes (checked at
+ * the next lookup); only a resolver that never answers leaks its request.
+ * A numeric address is never looked up.  So rd_conn_stop waits at most
+ * for the step in progress.
+ */
+#define _GNU_SOURCE
+#include "redis_int.h"
+
+#include "alloc.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RD_WATCH_RETRY_MS 1000   /* a lost sentinel watch is restored */
+#define RD_SWITCH_CHANNEL "+switch-master"
+#define RD_INVAL_CHANNEL "__redis__:invalidate"
+
+struct rd_conn {
+    const rd_cfg_t *cfg;      /* the backend's: read-only */
+    gc_host_t *h;
+    uint32_t topo_tag, switch_tag;
+    pthread_t thread;
+    int wake[2];              /* pipe: rd_conn_request / _stop -> thread */
+
+    pthread_mutex_t lock;     /* guards the four fields below */
+    pthread_cond_t served_cv; /* signalled when `served` grows */
+    int want, stop;
+    unsigned served;          /* requests served */
+    rd_topo_t *ready;         /* built, not yet taken */
+
+    /* Connector thread only. */
+    redisContext *watch;      /* Sentinel: subscribed to +switch-master */
+    size_t sentinel;          /* the sentinel that answered last */
+    char cur_ip[RD_IP_MAX];   /* Sentinel: the primary of the last topology */
+    int cur_port;
+    rd_link_t known[RD_NODES_MAX];   /* Cluster: primaries of the last map */
+    size_t nknown;
+};
+
+/* ------------------------------------------------------------------ */
+/* Slots                                                                */
+
+/* CRC16-CCITT (XMODEM: poly 0x1021, init 0), a nibble at a time. */
+static const uint16_t rd_crc_nib[16] = {
+    0x0000, 0x1021, 0x2042, 0x3063, 0x4084, 0x50a5, 0x60c6, 0x70e7,
+    0x8108, 0x9129, 0xa14a, 0xb16b, 0xc18c, 0xd1ad, 0xe1ce, 0xf1ef,
+};
+
+static uint16_t
+rd_crc16(const unsigned char *p, size_t n)
+{
+    uint16_t crc = 0;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        crc = (uint16_t)((crc << 4) ^ rd_crc_nib[((crc >> 12) ^ (p[i] >> 4)) & 0x0f]);
+        crc = (uint16_t)((crc << 4) ^ rd_crc_nib[((crc >> 12) ^ (p[i] & 0x0f)) & 0x0f]);
+    }
+    return crc;
+}
+
+uint16_t
+rd_key_slot(const void *key, size_t len)
+{
+    const unsigned char *k = key;
+    const unsigned char *open = memchr(k, '{', len), *close;
+
+    if (open != NULL) {
+        size_t rest = len - (size_t)(open - k) - 1;
+
+        close = memchr(open + 1, '}', rest);
+        if (close != NULL && close > open + 1)
+            return rd_crc16(open + 1, (size_t)(close - open - 1)) & (RD_SLOTS - 1);
+    }
+    return rd_crc16(k, len) & (RD_SLOTS - 1);
+}
+
+int
+rd_parse_hostport(const char *s, size_t len, char *ip, size_t cap, int *port)
+{
+    const char *colon = NULL, *p;
+    size_t hl;
+    long v = 0;
+
+    for (p = s; p < s + len; p++)
+        if (*p == ':')
+            colon = p;
+    if (colon == NULL || colon == s || colon + 1 == s + len)
+        return -EINVAL;
+    for (p = colon + 1; p < s + len; p++) {
+        if (*p < '0' || *p > '9' || v > 65535)
+            return -EINVAL;
+        v = v * 10 + (*p - '0');
+    }
+    if (v < 1 || v > 65535)
+        return -EINVAL;
+    hl = (size_t)(colon - s);
+    if (s[0] == '[' && hl >= 2 && s[hl - 1] == ']') {
+        s++;
+        hl -= 2;
+    }
+    if (hl == 0 || hl >= cap)
+        return -EINVAL;
+    memcpy(ip, s, hl);
+    ip[hl] = '\0';
+    *port = (int)v;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Names, bounded                                                       */
+
+typedef struct rd_gai {
+    struct gaicb cb;
+    struct addrinfo hints;
+    struct rd_gai *next;      /* on rd_gai_orphans */
+    char name[];
+} rd_gai_t;
+
+/* Lookups given up and not cancellable: freed once glibc is done. */
+static pthread_mutex_t rd_gai_lock = PTHREAD_MUTEX_INITIALIZER;
+static rd_gai_t *rd_gai_orphans;
+
+static void
+rd_gai_release(rd_gai_t *q)
+{
+    if (q->cb.ar_result != NULL)
+        freeaddrinfo(q->cb.ar_result);
+    gc_free(q);
+}
+
+static void
+rd_gai_reap(void)
+{
+    rd_gai_t **pp, *q;
+
+    pthread_mutex_lock(&rd_gai_lock);
+    for (pp = &rd_gai_orphans; (q = *pp) != NULL;) {
+        if (gai_error(&q->cb) != EAI_INPROGRESS) {
+            *pp = q->next;
+            rd_gai_release(q);
+        } else {
+            pp = &q->next;
+        }
+    }
+    pthread_mutex_unlock(&rd_gai_lock);
+}
+
+static uint64_t
+rd_mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The numeric address of host (ip, cap bytes), within ms.  0, -ETIMEDOUT,
+ * -EHOSTUNREACH (no such name), -ENOMEM. */
+static int
+rd_resolve(const char *host, char *ip, size_t cap, int ms)
+{
+    unsigned char a[sizeof(struct in6_addr)];
+    size_t n = strlen(host);
+    struct gaicb *list[1];
+    uint64_t deadline;
+    rd_gai_t *q;
+    int rc;
+
+    if (inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1) {
+        if (n >= cap)
+            return -EINVAL;
+        memcpy(ip, host, n + 1);
+        return 0;
+    }
+    rd_gai_reap();
+    if ((q = gc_calloc(1, sizeof(*q) + n + 1)) == NULL)
+        return -ENOMEM;
+    memcpy(q->name, host, n + 1);
+    q->hints.ai_family = AF_UNSPEC;
+    q->hints.ai_socktype = SOCK_STREAM;
+    q->cb.ar_name = q->name;
+    q->cb.ar_request = &q->hints;
+    list[0] = &q->cb;
+    if (getaddrinfo_a(GAI_NOWAIT, list, 1, NULL) != 0) {
+        gc_free(q);
+        return -EAGAIN;
+    }
+    deadline = rd_mono_ms() + (uint64_t)ms;
+    while ((rc = gai_error(&q->cb)) == EAI_INPROGRESS) {
+        uint64_t now = rd_mono_ms();
+        struct timespec ts;
+
+        if (now >= deadline)
+            break;
+        ts.tv_sec = (time_t)((deadline - now) / 1000);
+        ts.tv_nsec = (long)((deadline - now) % 1000) * 1000000L;
+        (void)gai_suspend((const struct gaicb *const *)list, 1, &ts);
+    }
+    if (rc == EAI_INPROGRESS) {
+        if (gai_cancel(&q->cb) == EAI_CANCELED) {
+            gc_free(q);
+        } else {
+            pthread_mutex_lock(&rd_gai_lock);
+            q->next = rd_gai_orphans;
+            rd_gai_orphans = q;
+            pthread_mutex_unlock(&rd_gai_lock);
+        }
+        return -ETIMEDOUT;
+    }
+    rc = rc == 0 && q->cb.ar_result != NULL &&
+        getnameinfo(q->cb.ar_result->ai_addr, q->cb.ar_result->ai_addrlen, ip, (socklen_t)cap,
+                    NULL, 0, NI_NUMERICHOST) == 0 ? 0 : -EHOSTUNREACH;
+    rd_gai_release(q);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Connections                                                          */
+
+static struct timeval
+rd_tv(int ms)
+{
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+    return tv;
+}
+
+redisReply *
+rd_command(redisContext *x, int argc, const char **argv, const size_t *lens)
+{
+    redisReply *rep = redisCommandArgv(x, argc, argv, lens);
+
+    if (rep != NULL && rep->type == REDIS_REPLY_ERROR) {
+        freeReplyObject(rep);
+        return NULL;
+    }
+    return rep;
+}
+
+/* Connect to ip:port (numeric) and AUTH (user may be NULL; pass NULL: no
+ * AUTH); every step within connect_ms.  NULL on failure. */
+static redisContext *
+rd_dial(const rd_cfg_t *cfg, const char *ip, int port, const char *user, const char *pass)
+{
+    redisContext *x = redisConnectWithTimeout(ip, port, rd_tv(cfg->connect_ms));
+    redisReply *rep;
+
+    if (x == NULL)
+        return NULL;
+    /* Set-up commands run under the connect timeout too: an attempt is
+     * bounded by it.  Keepalive makes a silently dead peer an error. */
+    if (x->err != 0 || redisSetTimeout(x, rd_tv(cfg->connect_ms)) != REDIS_OK ||
+        redisEnableKeepAlive(x) != REDIS_OK)
+        goto fail;
+    if (pass != NULL) {
+        const char *argv[3] = { "AUTH", user, pass };
+        size_t lens[3] = { 4, user ? strlen(user) : 0, strlen(pass) };
+
+        if (user == NULL) {
+            argv[1] = pass;
+            lens[1] = lens[2];
+        }
+        if ((rep = rd_command(x, user != NULL ? 3 : 2, argv, lens)) == NULL)
+            goto fail;
+        freeReplyObject(rep);
+    }
+    return x;
+fail:
+    redisFree(x);
+    return NULL;
+}
+
+static void
+rd_link_close(rd_link_t *l)
+{
+    if (l->cmd != NULL)
+        redisFree(l->cmd);
+    if (l->sub != NULL)
+        redisFree(l->sub);
+    l->cmd = l->sub = NULL;
+}
+
+void
+rd_topo_free(rd_topo_t *t)
+{
+    size_t i;
+
+    if (t == NULL)
+        return;
+    for (i = 0; i < t->n; i++)
+        rd_link_close(&t->links[i]);
+    gc_free(t->slots);
+    gc_free(t);
+}
+
+/* Open a data server's link (l->ip, l->port): `sub` subscribed to the
+ * invalidation channel, `cmd` SELECT'ed and tracking the prefix, its
+ * reports redirected to `sub`.  With check_primary, ROLE must say
+ * "master".  0, or -ENOTCONN with l's contexts closed. */
+static int
+rd_link_open(const rd_cfg_t *cfg, rd_link_t *l, int check_primary)
+{
+    redisReply *rep;
+    long long id = 0;
+    char idbuf[32], dbbuf[16];
+
+    if (cfg->near) {
+        const char *argv[2] = { "SUBSCRIBE", RD_INVAL_CHANNEL };
+        size_t lens[2] = { 9, sizeof(RD_INVAL_CHANNEL) - 1 };
+        const char *idv[2] = { "CLIENT", "ID" };
+        size_t idl[2] = { 6, 2 };
+
+        if ((l->sub = rd_dial(cfg, l->ip, l->port, cfg->user, cfg->pass)) == NULL)
+            goto fail;
+        rep = rd_command(l->sub, 2, idv, idl);
+        if (rep == NULL || rep->type != REDIS_REPLY_INTEGER) {
+            freeReplyObject(rep);
+            goto fail;
+        }
+        id = rep->integer;
+        freeReplyObject(rep);
+        rep = rd_command(l->sub, 2, argv, lens);
+        if (rep == NULL || rep->type != REDIS_REPLY_ARRAY) {
+            freeReplyObject(rep);
+            goto fail;
+        }
+        freeReplyObject(rep);
+    }
+    if ((l->cmd = rd_dial(cfg, l->ip, l->port, cfg->user, cfg->pass)) == NULL)
+        goto fail;
+    if (check_primary) {
+        const char *argv[1] = { "ROLE" };
+        size_t lens[1] = { 4 };
+        int ok;
+
+        rep = rd_command(l->cmd, 1, argv, lens);
+        ok = rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
+            rep->element[0]->type == REDIS_REPLY_STRING &&
+            strcmp(rep->element[0]->str, "master") == 0;
+        if (rep != NULL)
+            freeReplyObject(rep);
+        if (!ok)
+            goto fail;
+    }
+    if (cfg->db != 0) {
+        const char *argv[2] = { "SELECT", dbbuf };
+        size_t lens[2] = { 6, 0 };
+
+        lens[1] = (size_t)snprintf(dbbuf, sizeof(dbbuf), "%d", cfg->db);
+        if ((rep = rd_command(l->cmd, 2, argv, lens)) == NULL)
+            goto fail;
+        freeReplyObject(rep);
+    }
+    if (cfg->near) {
+        const char *argv[9] = { "CLIENT", "TRACKING", "on", "REDIRECT", idbuf, "BCAST",
+                                "NOLOOP", "PREFIX", cfg->prefix };
+        size_t lens[9] = { 6, 8, 2, 8, 0, 5, 6, 6, cfg->prefix_len };
+
+        lens[4] = (size_t)snprintf(idbuf, sizeof(idbuf), "%lld", id);
+        /* An empty prefix means every key: BCAST without PREFIX. */
+        if ((rep = rd_command(l->cmd, cfg->prefix_len > 0 ? 9 : 7, argv, lens)) == NULL)
+            goto fail;
+        freeReplyObject(rep);
+        /* The worker's listener blocks on `sub` until it is shut down. */
+        if (redisSetTimeout(l->sub, rd_tv(0)) != REDIS_OK)
+            goto fail;
+    }
+    if (redisSetTimeout(l->cmd, rd_tv(cfg->io_ms)) != REDIS_OK)
+        goto fail;
+    return 0;
+fail:
+    rd_link_close(l);
+    return -ENOTCONN;
+}
+
+static int
+rd_conn_stopping(rd_conn_t *c)
+{
+    int s;
+
+    pthread_mutex_lock(&c->lock);
+    s = c->stop;
+    pthread_mutex_unlock(&c->lock);
+    return s;
+}
+
+/* ------------------------------------------------------------------ */
+/* Sentinel                                                             */
+
+/* Ask sentinel i for the master's address.  On 0, *x is the connection
+ * to the sentinel (the caller's). */
+static int
+rd_sentinel_ask(rd_conn_t *c, size_t i, char *ip, int *port, redisContext **x)
+{
+    const rd_cfg_t *cfg = c->cfg;
+    const char *argv[3] = { "SENTINEL", "get-master-addr-by-name", cfg->master };
+    size_t lens[3] = { 8, 23, strlen(cfg->master) };
+    char sip[RD_IP_MAX];
+    redisReply *rep;
+    int ok;
+
+    *x = NULL;
+    if (rd_resolve(cfg->seeds[i].host, sip, sizeof(sip), cfg->connect_ms) != 0)
+        return -ENOTCONN;
+    if ((*x = rd_dial(cfg, sip, cfg->seeds[i].port, NULL, cfg->sentinel_pass)) == NULL)
+        return -ENOTCONN;
+    rep = rd_command(*x, 3, argv, lens);
+    ok = rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+        rep->element[0]->type == REDIS_REPLY_STRING &&
+        rep->element[1]->type == REDIS_REPLY_STRING;
+    if (ok) {
+        char host[256];
+        size_t n = rep->element[0]->len < sizeof(host) ? rep->element[0]->len : 0;
+
+        memcpy(host, rep->element[0]->str, n);
+        host[n] = '\0';
+        *port = atoi(rep->element[1]->str);
+        ok = n > 0 && *port > 0 && *port <= 65535 &&
+            rd_resolve(host, ip, RD_IP_MAX, cfg->connect_ms) == 0;
+    }
+    if (rep != NULL)
+        freeReplyObject(rep);
+    if (!ok) {
+        redisFree(*x);
+        *x = NULL;
+        return -ENOTCONN;
+    }
+    return 0;
+}
+
+/* Make x (a sentinel connection) the watch: SUBSCRIBE +switch-master. */
+static void
+rd_watch_set(rd_conn_t *c, redisContext *x)
+{
+    const char *argv[2] = { "SUBSCRIBE", RD_SWITCH_CHANNEL };
+    size_t lens[2] = { 9, sizeof(RD_SWITCH_CHANNEL) - 1 };
+    redisReply *rep;
+
+    if (c->watch != NULL) {
+        redisFree(x);
+        return;
+    }
+    rep = rd_command(x, 2, argv, lens);
+    if (rep == NULL) {
+        redisFree(x);
+        return;
+    }
+    freeReplyObject(rep);
+    c->watch = x;
+}
+
+static void
+rd_send_switch(rd_conn_t *c, const char *ip, int port)
+{
+    rd_switch_msg_t *m = gc_host_msg_buf(sizeof(*m));
+
+    if (m == NULL)
+        return;   /* the worker finds out from its link (READONLY, EOF) */
+    memset(m, 0, sizeof(*m));
+    snprintf(m->ip, sizeof(m->ip), "%s", ip);
+    m->port = port;
+    if (gc_host_msg_send(c->h, c->switch_tag, m) != 0)
+        gc_host_msg_free(m);
+}
+
+/* The primary of the master, from the sentinels; link opened into t. */
+static int
+rd_build_sentinel(rd_conn_t *c, rd_topo_t *t)
+{
+    const rd_cfg_t *cfg = c->cfg;
+    size_t k;
+
+    for (k = 0; k < cfg->nseeds && !rd_conn_stopping(c); k++) {
+        size_t i = (c->sentinel + k) % cfg->nseeds;
+        rd_link_t *l = &t->links[0];
+        redisContext *x;
+
+        if (rd_sentinel_ask(c, i, l->ip, &l->port, &x) != 0)
+            continue;
+        c->sentinel = i;
+        if (rd_link_open(cfg, l, 1) != 0) {
+            /* Named but not a primary (yet, or any more): another
+             * sentinel may know better; the next request tries again. */
+            redisFree(x);
+            continue;
+        }
+        rd_watch_set(c, x);
+        snprintf(c->cur_ip, sizeof(c->cur_ip), "%s", l->ip);
+        c->cur_port = l->port;
+        return 0;
+    }
+    return -ENOTCONN;
+}
+
+/* Read what the watch has; forward a switch of our master. */
+static void
+rd_watch_read(rd_conn_t *c)
+{
+    redisReply *rep;
+
+    if (redisBufferRead(c->watch) != REDIS_OK) {
+        redisFree(c->watch);
+        c->watch = NULL;
+        return;
+    }
+    for (;;) {
+        rep = NULL;
+        if (redisGetReplyFromReader(c->watch, (void **)&rep) != REDIS_OK) {
+            redisFree(c->watch);
+            c->watch = NULL;
+            return;
+        }
+        if (rep == NULL)
+            return;
+        /* ["message", "+switch-master", "<name> <old ip> <old port>
+         *  <new ip> <new port>"] */
+        if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
+            rep->element[2]->type == REDIS_REPLY_STRING) {
+            char name[256], oip[RD_IP_MAX], nip[RD_IP_MAX];
+            int oport, nport;
+
+            if (rep->element[2]->len < 512 &&
+                sscanf(rep->element[2]->str, "%255s %63s %d %63s %d", name, oip, &oport, nip,
+                       &nport) == 5 &&
+                strcmp(name, c->cfg->master) == 0) {
+                rd_send_switch(c, nip, nport);
+            }
+        }
+        freeReplyObject(rep);
+    }
+}
+
+/* No watch: ask the sentinels again, watch the one that answers, and
+ * report a master that moved meanwhile. */
+static void
+rd_watch_restore(rd_conn_t *c)
+{
+    const rd_cfg_t *cfg = c->cfg;
+    size_t k;
+
+    for (k = 0; k < cfg->nseeds && !rd_conn_stopping(c); k++) {
+        size_t i = (c->sentinel + k) % cfg->nseeds;
+        char ip[RD_IP_MAX];
+        redisContext *x;
+        int port;
+
+        if (rd_sentinel_ask(c, i, ip, &port, &x) != 0)
+            continue;
+        c->sentinel = i;
+        rd_watch_set(c, x);
+        if (strcmp(ip, c->cur_ip) != 0 || port != c->cur_port)
+            rd_send_switch(c, ip, port);
+        return;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Cluster                                                              */
+
+static int
+rd_link_find(const rd_topo_t *t, const char *ip, int port)
+{
+    size_t i;
+
+    for (i = 0; i < t->n; i++)
+        if (t->links[i].port == port && strcmp(t->links[i].ip, ip) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Fill t's links and slot map from one node's CLUSTER SLOTS reply. */
+static int
+rd_slots_parse(rd_topo_t *t, const redisReply *rep, const char *asked_ip)
+{
+    size_t i;
+    long long s;
+
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements == 0)
+        return -EIO;
+    for (i = 0; i < rep->elements; i++) {
+        const redisReply *e = rep->element[i], *p;
+        char ip[RD_IP_MAX];
+        int idx;
+
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 ||
+            e->element[0]->type != REDIS_REPLY_INTEGER ||
+            e->element[1]->type != REDIS_REPLY_INTEGER ||
+            e->element[2]->type != REDIS_REPLY_ARRAY || e->element[2]->elements < 2)
+            return -EIO;
+        p = e->element[2];
+        if (p->element[0]->type != REDIS_REPLY_STRING ||
+            p->element[1]->type != REDIS_REPLY_INTEGER || p->element[0]->len >= RD_IP_MAX)
+            return -EIO;
+        /* An empty address: the node we asked (Redis's own convention). */
+        if (p->element[0]->len == 0 || strcmp(p->element[0]->str, "?") == 0)
+            snprintf(ip, sizeof(ip), "%s", asked_ip);
+        else
+            snprintf(ip, sizeof(ip), "%s", p->element[0]->str);
+        idx = rd_link_find(t, ip, (int)p->element[1]->integer);
+        if (idx < 0) {
+            if (t->n == RD_NODES_MAX)
+                return -E2BIG;
+            idx = (int)t->n++;
+            snprintf(t->links[idx].ip, sizeof(t->links[idx].ip), "%s", ip);
+            t->links[idx].port = (int)p->element[1]->integer;
+        }
+        for (s = e->element[0]->integer; s <= e->element[1]->integer && s < RD_SLOTS; s++)
+            if (s >= 0)
+                t->slots[s] = (uint16_t)idx;
+    }
+    return 0;
+}
+
+/* Ask one node for the slot map. */
+static int
+rd_cluster_ask(rd_conn_t *c, const char *ip, int port, rd_topo_t *t)
+{
+    const char *argv[2] = { "CLUSTER", "SLOTS" };
+    size_t lens[2] = { 7, 5 }, i;
+    redisContext *x = rd_dial(c->cfg, ip, port, c->cfg->user, c->cfg->pass);
+    redisReply *rep;
+    int rc;
+
+    if (x == NULL)
+        return -ENOTCONN;
+    rep = rd_command(x, 2, argv, lens);
+    redisFree(x);
+    if (rep == NULL)
+        return -ENOTCONN;
+    t->n = 0;
+    for (i = 0; i < RD_SLOTS; i++)
+        t->slots[i] = RD_NO_NODE;
+    rc = rd_slots_parse(t, rep, ip);
+    freeReplyObject(rep);
+    return rc;
+}
+
+static int
+rd_build_cluster(rd_conn_t *c, rd_topo_t *t)
+{
+    const rd_cfg_t *cfg = c->cfg;
+    size_t i, up = 0;
+    int rc = -ENOTCONN;
+
+    if ((t->slots = gc_malloc(RD_SLOTS * sizeof(*t->slots))) == NULL)
+        return -ENOMEM;
+    /* The primaries of the last map know a failover or a reshard first. */
+    for (i = 0; i < c->nknown && rc != 0 && !rd_conn_stopping(c); i++)
+        rc = rd_cluster_ask(c, c->known[i].ip, c->known[i].port, t);
+    for (i = 0; i < cfg->nseeds && rc != 0 && !rd_conn_stopping(c); i++) {
+        char ip[RD_IP_MAX];
+
+        if (rd_resolve(cfg->seeds[i].host, ip, sizeof(ip), cfg->connect_ms) == 0)
+            rc = rd_cluster_ask(c, ip, cfg->seeds[i].port, t);
+    }
+    if (rc != 0)
+        return rc;
+    for (i = 0; i < t->n && !rd_conn_stopping(c); i++)
+        if (rd_link_open(cfg, &t->links[i], 0) == 0)
+            up++;
+    c->nknown = t->n;
+    for (i = 0; i < t->n; i++) {
+        c->known[i] = t->links[i];
+        c->known[i].cmd = c->known[i].sub = NULL;
+    }
+    return up > 0 ? 0 : -ENOTCONN;
+}
+
+/* ------------------------------------------------------------------ */
+/* The thread                                                           */
+
+static rd_topo_t *
+rd_build(rd_conn_t *c)
+{
+    const rd_cfg_t *cfg = c->cfg;
+    rd_topo_t *t = gc_calloc(1, sizeof(*t));
+
+    if (t == NULL)
+        return NULL;
+    if (cfg->mode == RD_MODE_SENTINEL) {
+        t->n = 1;
+        t->err = rd_build_sentinel(c, t);
+    } else if (cfg->mode == RD_MODE_CLUSTER) {
+        t->err = rd_build_cluster(c, t);
+    } else {
+        rd_link_t *l = &t->links[0];
+
+        t->n = 1;
+        l->port = cfg->seeds[0].port;
+        t->err = rd_resolve(cfg->seeds[0].host, l->ip, sizeof(l->ip), cfg->connect_ms);
+        if (t->err == 0)
+            t->err = rd_link_open(cfg, l, 0);
+    }
+    return t;
+}
+
+static void *
+rd_conn_main(void *arg)
+{
+    rd_conn_t *c = arg;
+    sigset_t set;
+
+    /* hiredis writes with write(2): a closed peer must give EPIPE, not kill
+     * the program.  A SIGPIPE left pending on this thread dies with it. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    for (;;) {
+        struct pollfd fds[2] = { { -1, 0, 0 }, { -1, 0, 0 } };
+        int want, stop, nfds = 1, timeout = -1;
+
+        pthread_mutex_lock(&c->lock);
+        stop = c->stop;
+        want = c->want;
+        c->want = 0;
+        pthread_mutex_unlock(&c->lock);
+        if (stop)
+            break;
+        if (want) {
+            rd_topo_t *t = rd_build(c);
+            void *note;
+
+            pthread_mutex_lock(&c->lock);
+            rd_topo_free(c->ready);   /* an older one nobody took */
+            c->ready = t;
+            c->served++;
+            pthread_cond_broadcast(&c->served_cv);
+            pthread_mutex_unlock(&c->lock);
+            /* The worker also looks (rd_conn_take) when its reconnection
+             * timer fires, so a note lost for lack of memory only delays. */
+            if ((note = gc_host_msg_buf(1)) != NULL &&
+                gc_host_msg_send(c->h, c->topo_tag, note) != 0)
+                gc_host_msg_free(note);
+            continue;
+        }
+        fds[0].fd = c->wake[0];
+        fds[0].events = POLLIN;
+        if (c->watch != NULL) {
+            fds[1].fd = c->watch->fd;
+            fds[1].events = POLLIN;
+            nfds = 2;
+        } else if (c->cfg->mode == RD_MODE_SENTINEL && c->cur_port != 0) {
+            timeout = RD_WATCH_RETRY_MS;
+        }
+        if ((nfds = poll(fds, (nfds_t)nfds, timeout)) < 0)
+            continue;   /* EINTR */
+        if (fds[0].revents != 0) {
+            char buf[64];
+
+            while (read(c->wake[0], buf, sizeof(buf)) > 0)
+                ;
+        }
+        if (c->watch != NULL && fds[1].revents != 0)
+            rd_watch_read(c);
+        else if (nfds == 0 && timeout > 0)
+            rd_watch_restore(c);   /* a second without a watch */
+    }
+    if (c->watch != NULL)
+        redisFree(c->watch);
+    c->watch = NULL;
+    return NULL;
+}
+
+static void
+rd_conn_wake(rd_conn_t *c)
+{
+    ssize_t n;
+
+    do
+        n = write(c->wake[1], "w", 1);
+    while (n < 0 && errno == EINTR);
+    /* EAGAIN: the pipe is full, so a wake-up is pending anyway. */
+}
+
+int
+rd_conn_start(const rd_cfg_t *cfg, gc_host_t *h, uint32_t topo_tag, uint32_t switch_tag,
+              rd_conn_t **out)
+{
+    pthread_condattr_t ca;
+    rd_conn_t *c;
+
+    *out = NULL;
+    if ((c = gc_calloc(1, sizeof(*c))) == NULL)
+        return -ENOMEM;
+    c->cfg = cfg;
+    c->h = h;
+    c->topo_tag = topo_tag;
+    c->switch_tag = switch_tag;
+    if (pipe2(c->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
+        gc_free(c);
+        return -EMFILE;
+    }
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->served_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&c->thread, NULL, rd_conn_main, c) != 0) {
+        pthread_cond_destroy(&c->served_cv);
+        pthread_mutex_destroy(&c->lock);
+        close(c->wake[0]);
+        close(c->wake[1]);
+        gc_free(c);
+        return -EAGAIN;
+    }
+    *out = c;
+    return 0;
+}
+
+void
+rd_conn_request(rd_conn_t *c)
+{
+    pthread_mutex_lock(&c->lock);
+    c->want = 1;
+    pthread_mutex_unlock(&c->lock);
+    rd_conn_wake(c);
+}
+
+rd_topo_t *
+rd_conn_take(rd_conn_t *c)
+{
+    rd_topo_t *t;
+
+    pthread_mutex_lock(&c->lock);
+    t = c->ready;
+    c->ready = NULL;
+    pthread_mutex_unlock(&c->lock);
+    return t;
+}
+
+int
+rd_conn_wait(rd_conn_t *c, int ms)
+{
+    struct timespec ts;
+    int served;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&c->lock);
+    while (c->served == 0 &&
+           pthread_cond_timedwait(&c->served_cv, &c->lock, &ts) != ETIMEDOUT)
+        ;
+    served = c->served > 0;
+    pthread_mutex_unlock(&c->lock);
+    return served;
+}
+
+void
+rd_conn_stop(rd_conn_t *c)
+{
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&c->lock);
+    c->stop = 1;
+    pthread_mutex_unlock(&c->lock);
+    rd_conn_wake(c);
+    pthread_join(c->thread, NULL);
+    rd_topo_free(c->ready);
+    pthread_cond_destroy(&c->served_cv);
+    pthread_mutex_destroy(&c->lock);
+    close(c->wake[0]);
+    close(c->wake[1]);
+    gc_free(c);
+}
