@@ -216,6 +216,36 @@ wl_wait_ok_after(wl_t *w, int64_t t, wl_filter_fn f, void *ctx, int ms)
     return -1;
 }
 
+/* Describe into buf the results of the puts sent at or after t of keys f
+ * accepts (f NULL: any): for a failure message. */
+WL_FN const char *
+wl_describe_after(wl_t *w, int64_t t, wl_filter_fn f, void *ctx, char *buf, size_t cap)
+{
+    size_t n = wl_published(w), i, total = 0, ok = 0, notconn = 0, reset = 0, other = 0;
+    int other_rc = 0;
+
+    for (i = 0; i < n; i++) {
+        char key[48];
+        int kl = wl_key(w, w->recs[i].n, key, sizeof(key));
+
+        if (w->recs[i].t0 < t || (f != NULL && !f(ctx, key, (size_t)kl)))
+            continue;
+        total++;
+        switch (w->recs[i].rc) {
+        case 0: ok++; break;
+        case -ENOTCONN: notconn++; break;
+        case -ECONNRESET: reset++; break;
+        default:
+            if (other++ == 0)
+                other_rc = w->recs[i].rc;
+        }
+    }
+    snprintf(buf, cap, "%zu puts since: %zu ok, %zu -ENOTCONN, %zu -ECONNRESET, %zu other "
+             "(first %d: %s)", total, ok, notconn, reset, other, other_rc,
+             cache_strerror(other_rc));
+    return buf;
+}
+
 /*
  * The verdict on the load (stopped first), read back through reader with
  * synchronous GETs of call_ms each.  safe_before / safe_after as in the

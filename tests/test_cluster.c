@@ -652,10 +652,12 @@ START_TEST(test_all_count_clear_span_primaries)
                   on[0], on[1], on[2]);
     for (i = 0; i < n; i++) {
         snprintf(key, sizeof(key), "k%03zu", i);
-        ck_assert_msg(recs[i].key_len == 5 && memcmp(recs[i].key, key, 5) == 0,
+        ck_assert_msg(recs[i].key_len == strlen(key) &&
+                      memcmp(recs[i].key, key, strlen(key)) == 0,
                       "cache_all[%zu] = \"%.*s\", want %s", i, (int)recs[i].key_len,
                       (const char *)recs[i].key, key);
-        ck_assert(recs[i].value_len == 5 && memcmp(recs[i].value, key, 5) == 0);
+        ck_assert(recs[i].value_len == strlen(key) &&
+                  memcmp(recs[i].value, key, strlen(key)) == 0);
     }
     cache_records_free(recs);
     ck_assert_int_eq(cache_all(a, "n", "k1*", &recs, &n, CALL_MS), 0);
@@ -760,9 +762,10 @@ batcher_main(void *arg)
     return NULL;
 }
 
-/* MGET of keys[0..n) of ns (one slot) on the node on port: 1 when all
- * missing or all the same generation, 0 when mixed (msg says how), and
- * counts the reads that saw values. */
+/* MGET of keys[0..n) of ns (one slot) on conn, the slot's primary: 1 when
+ * all are missing or all hold the same value (after gencache's 12-byte
+ * header), 0 when mixed (msg says how); *seen counts the reads that found
+ * every key set. */
 static int
 mget_consistent(rh_conn_t *conn, const char *ns, const char *const *keys, int n, char *msg,
                 size_t cap, long *seen)
@@ -790,10 +793,14 @@ mget_consistent(rh_conn_t *conn, const char *ns, const char *const *keys, int n,
         snprintf(msg, cap, "%d of %d keys set", n - nil, n);
         ok = 0;
     }
-    for (i = 1; ok && nil == 0 && i < n; i++) {
-        if (rep->elem[i].len != 20 || memcmp(rep->elem[i].str + 12, rep->elem[0].str + 12, 8)) {
-            snprintf(msg, cap, "%s = %.8s, %s = %.8s", keys[0], rep->elem[0].str + 12, keys[i],
-                     rep->elem[i].len >= 20 ? rep->elem[i].str + 12 : "?");
+    for (i = 0; ok && nil == 0 && i < n; i++) {
+        const rh_reply_t *x = &rep->elem[0], *y = &rep->elem[i];
+
+        ck_assert_msg(y->len >= 12, "%s: a %zu-byte value, without gencache's header",
+                      keys[i], y->len);
+        if (y->len != x->len || memcmp(y->str + 12, x->str + 12, x->len - 12) != 0) {
+            snprintf(msg, cap, "%s = \"%.*s\", %s = \"%.*s\"", keys[0], (int)(x->len - 12),
+                     x->str + 12, keys[i], (int)(y->len - 12), y->str + 12);
             ok = 0;
         }
     }
@@ -1009,18 +1016,21 @@ START_TEST(test_failover_coordinated_under_load)
     cache_redis_opts_t r;
     cache_t *a;
     rh_server_t *p[3], *rep;
+    static int owner_before[RH_SLOTS];
     victim_t v;
     wl_t w;
     wl_result_t res;
     cache_stats_t st;
-    int64_t t_fo;
+    int64_t t_fo, t_settled;
+    char why[256];
 
     ctopo_start(&t);
     r = copts(&t, 0, NODES);
     a = cstart(&r);
     primaries(&t, p);
     rep = replica_of(&t, p[0]);
-    v = (victim_t){ .owner = t.owner, .port = p[0]->port };
+    memcpy(owner_before, t.owner, sizeof(owner_before));
+    v = (victim_t){ .owner = owner_before, .port = p[0]->port };
     wl_start(&w, a, "f", CALL_MS, 1, LOAD_CAP);
     ck_assert_msg(wl_wait_acked(&w, 200, 10000) == 0, "the load does not get going");
     t_fo = now_ms();
@@ -1028,8 +1038,17 @@ START_TEST(test_failover_coordinated_under_load)
                   "CLUSTER FAILOVER: the replica is not a primary after %d ms",
                   SETTLE_WAIT_MS);
     ctopo_refresh(&t);
-    ck_assert_msg(wl_wait_ok_after(&w, now_ms(), on_victim, &v, SETTLE_WAIT_MS) >= 0,
-                  "no put to the old primary's slots succeeded after the failover");
+    t_settled = now_ms();
+    if (wl_wait_ok_after(&w, t_settled, on_victim, &v, SETTLE_WAIT_MS) < 0) {
+        st = stats_of(a);
+        ck_abort_msg("no put to the old primary's slots succeeded within %d ms after the "
+                     "failover (%s; stats: connected %llu, primaries %llu, failovers %llu, "
+                     "redirects %llu, reconnects %llu)", SETTLE_WAIT_MS,
+                     wl_describe_after(&w, t_settled, on_victim, &v, why, sizeof(why)),
+                     (unsigned long long)st.connected, (unsigned long long)st.primaries,
+                     (unsigned long long)st.failovers, (unsigned long long)st.redirects,
+                     (unsigned long long)st.reconnects);
+    }
     sleep_ms(300);
     wl_check(&w, a, INT64_MAX, INT64_MIN, on_victim, &v, CALL_MS, &res);
     st = stats_of(a);
@@ -1078,7 +1097,8 @@ START_TEST(test_failover_primary_killed)
     wl_t w;
     wl_result_t res;
     cache_stats_t st;
-    int64_t t_before, t_kill;
+    int64_t t_before, t_kill, t_settled;
+    char why[256];
 
     ctopo_start(&t);
     r = copts(&t, 0, NODES);
@@ -1096,9 +1116,17 @@ START_TEST(test_failover_primary_killed)
     t_kill = now_ms();
     ctopo_refresh(&t);
     ck_assert_int_eq(rh_is_primary(rep), 1);
-    ck_assert_msg(wl_wait_ok_after(&w, now_ms(), on_victim, &v, SETTLE_WAIT_MS) >= 0,
-                  "no put to the killed primary's slots succeeded %d ms after its replica "
-                  "took over", SETTLE_WAIT_MS);
+    t_settled = now_ms();
+    if (wl_wait_ok_after(&w, t_settled, on_victim, &v, SETTLE_WAIT_MS) < 0) {
+        st = stats_of(a);
+        ck_abort_msg("no put to the killed primary's slots succeeded %d ms after its replica "
+                     "took over (%s; stats: connected %llu, primaries %llu, failovers %llu, "
+                     "redirects %llu, reconnects %llu)", SETTLE_WAIT_MS,
+                     wl_describe_after(&w, t_settled, on_victim, &v, why, sizeof(why)),
+                     (unsigned long long)st.connected, (unsigned long long)st.primaries,
+                     (unsigned long long)st.failovers, (unsigned long long)st.redirects,
+                     (unsigned long long)st.reconnects);
+    }
     sleep_ms(300);
     wl_check(&w, a, t_before, t_kill, on_victim, &v, CALL_MS, &res);
     st = stats_of(a);
