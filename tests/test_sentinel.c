@@ -671,6 +671,68 @@ START_TEST(test_failover_forced_under_load)
 END_TEST
 
 /*
+ * A demoted primary (READONLY) is a lost link.  SENTINEL FAILOVER under
+ * load, and the moment the replica is promoted the test demotes the old
+ * primary itself (REPLICAOF the new one: what Sentinel does some 8 s
+ * later), before the sentinels announce the switch (they see the promotion
+ * through INFO, once a second): the cache's writes meet READONLY until it
+ * follows.  They must fail as a lost link's (-ENOTCONN, -ECONNRESET; never
+ * -EIO), at once, and the cache must end on the new primary.  The window
+ * of writes Redis may lose is then short: up to the demotion.
+ */
+START_TEST(test_failover_demoted_primary_readonly)
+{
+    stopo_t t;
+    cache_redis_opts_t r;
+    cache_t *a;
+    cache_stats_t st;
+    rh_reply_t *rep;
+    wl_t w;
+    char port[16], ro[64] = "";
+    int64_t t_before, t_after, t0;
+
+    stopo_start(&t);
+    r = sopts(&t);
+    a = cstart(&r);
+    wl_start(&w, a, "d", CALL_MS, 1, LOAD_CAP);
+    ck_assert_msg(wl_wait_acked(&w, 200, 10000) == 0, "the load does not get going");
+    t_before = now_ms();
+    ck_assert_msg(rh_wait_replica_caught_up(t.primary, t.replica, 10000) == 0,
+                  "the replica does not catch up with the primary");
+    t0 = now_ms();
+    rep = rh_server_cmd(t.sent[0], -1, "SENTINEL", "FAILOVER", MASTER, NULL);
+    ck_assert_msg(rep != NULL && rep->type == '+', "SENTINEL FAILOVER: %s",
+                  rep != NULL && rep->str ? rep->str : "no reply");
+    rh_reply_free(rep);
+    while (rh_is_primary(t.replica) != 1 && now_ms() - t0 < FAILOVER_WAIT_MS)
+        sleep_ms(1);
+    ck_assert_int_eq(rh_is_primary(t.replica), 1);
+    snprintf(port, sizeof(port), "%d", t.replica->port);
+    rep = rh_server_cmd(t.primary, -1, "REPLICAOF", "127.0.0.1", port, NULL);
+    ck_assert_msg(rep != NULL && rep->type == '+', "REPLICAOF on the old primary: %s",
+                  rep != NULL && rep->str ? rep->str : "no reply");
+    rh_reply_free(rep);
+    t_after = now_ms();     /* it acknowledges no write from here on */
+    wait_sentinels_agree(&t, t.replica->port);
+    ck_assert_msg(wl_wait_ok_after(&w, t_after, NULL, NULL, FAILOVER_WAIT_MS) >= 0,
+                  "no put succeeded within %d ms after the failover", FAILOVER_WAIT_MS);
+    sleep_ms(300);
+    if (rh_info(t.primary, "errorstats", "errorstat_READONLY", ro, sizeof(ro)) != 0)
+        snprintf(ro, sizeof(ro), "count=0");
+    fprintf(stderr, "sentinel: demoted primary: READONLY replies: %s\n", ro);
+    check_load(&w, a, t_before, t_after, "demoted primary");
+    st = stats_of(a);
+    ck_assert_uint_eq(st.connected, 1);
+    ck_assert_uint_eq(st.primaries, 1);
+    ck_assert_msg(st.failovers >= 1, "stats.failovers 0 after a failover the cache followed");
+    ck_assert_int_eq(put_s(a, "after", "x"), 0);
+    ck_assert(raw_exists(t.replica, "after"));
+    wl_free(&w);
+    cfinish(a);
+}
+END_TEST
+
+/*
  * The primary killed (SIGKILL) under load: the sentinels agree it is down
  * (1000 ms), promote the replica, and the cache follows.  Writes
  * acknowledged before the kill's window (replica caught up) or sent after
@@ -892,6 +954,7 @@ sentinel_suite(void)
 
     tc = tc_new(s, "failover");
     ADD(tc, test_failover_forced_under_load);
+    ADD(tc, test_failover_demoted_primary_readonly);
     ADD(tc, test_failover_primary_killed);
 
     tc = tc_new(s, "near");
