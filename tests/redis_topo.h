@@ -4,10 +4,14 @@
  * built on tests/redis_harness.h; header-only, every function static.
  *
  * Everything runs on 127.0.0.1, in processes this test started:
- *   - a per-test directory (rh_tmpdir_new: mkdtemp under /tmp) holding the
- *     servers' dumps, the sentinels' config files (a sentinel rewrites its
- *     own), the cluster nodes' nodes-<port>.conf and redis-cli's logs;
- *     rh_topo_teardown removes it;
+ *   - a per-test directory (rh_tmpdir_new: mkdtemp) holding the servers'
+ *     dumps, the sentinels' config files (a sentinel rewrites its own), the
+ *     cluster nodes' nodes-<port>.conf and redis-cli's logs;
+ *     rh_topo_teardown removes it.  A failed test ends without its
+ *     teardown (Check's fork mode), so the suite's main makes one base
+ *     directory for the run first (rh_topo_base_new: the tests' processes
+ *     inherit its name and make theirs inside) and removes it, with what
+ *     failed tests left in it, at the end (rh_topo_base_remove);
  *   - primaries and replicas (rh_primary_new, rh_replica_new: --replicaof,
  *     diskless sync without delay), sentinels (rh_sentinel_new: a config
  *     monitoring one primary with quorum 2, down-after 1000 ms, failover
@@ -66,14 +70,64 @@ rh_topo_missing(void)
     return NULL;
 }
 
-/* Create the per-test directory (rh_dir).  0 or -1. */
+/* The run's base directory ("": none, tests' directories go in /tmp). */
+static char rh_base[128];
+
+/* Remove directory `dir` and what is in it, `depth` levels of
+ * subdirectories deep. */
+static void
+rh_rmtree(const char *dir, int depth)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[PATH_MAX];
+
+    if (d != NULL) {
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+            if (unlink(path) != 0 && errno == EISDIR && depth > 0)
+                rh_rmtree(path, depth - 1);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+/* Create the run's base directory (in main, before the tests).  0 or -1. */
 RH_FN int
-rh_tmpdir_new(void)
+rh_topo_base_new(void)
 {
     char tmpl[] = "/tmp/gencache-topo-XXXXXX";
 
+    if (mkdtemp(tmpl) == NULL)
+        return -1;
+    snprintf(rh_base, sizeof(rh_base), "%s", tmpl);
+    return 0;
+}
+
+/* Remove the base directory with every test's directory left in it (in
+ * main, after the tests: their processes are gone by then). */
+RH_FN void
+rh_topo_base_remove(void)
+{
+    if (rh_base[0] != '\0')
+        rh_rmtree(rh_base, 1);
+    rh_base[0] = '\0';
+}
+
+/* Create the per-test directory (rh_dir), in the base directory when there
+ * is one.  0 or -1. */
+RH_FN int
+rh_tmpdir_new(void)
+{
+    char tmpl[sizeof(rh_base) + 32];
+
     if (rh_dir[0] != '\0')
         return -1;
+    snprintf(tmpl, sizeof(tmpl), "%s/%s", rh_base[0] ? rh_base : "/tmp",
+             rh_base[0] ? "t-XXXXXX" : "gencache-topo-XXXXXX");
     if (mkdtemp(tmpl) == NULL)
         return -1;
     snprintf(rh_dir, sizeof(rh_dir), "%s", tmpl);
@@ -85,23 +139,9 @@ rh_tmpdir_new(void)
 RH_FN void
 rh_tmpdir_remove(void)
 {
-    DIR *d;
-    struct dirent *e;
-    char path[PATH_MAX + 256];
-
     if (rh_dir[0] == '\0')
         return;
-    d = opendir(rh_dir);
-    if (d != NULL) {
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(path, sizeof(path), "%s/%s", rh_dir, e->d_name);
-            unlink(path);
-        }
-        closedir(d);
-    }
-    rmdir(rh_dir);
+    rh_rmtree(rh_dir, 0);
     rh_dir[0] = '\0';
 }
 

@@ -1023,11 +1023,16 @@ main(void)
                "and redis-tools: tests/install-deps.sh)\n", missing);
         return 77;
     }
+    if (rh_topo_base_new() != 0) {
+        printf("test_sentinel: mkdtemp: %s\n", strerror(errno));
+        return EXIT_FAILURE;
+    }
     sr = srunner_create(sentinel_suite());
     /* Fork mode stays on (the default; CK_FORK=no to debug in-process). */
     srunner_run_all(sr, CK_NORMAL);
     nf = srunner_ntests_failed(sr);
     srunner_free(sr);
     rh_topo_teardown();
+    rh_topo_base_remove();    /* with what failed tests left */
     return nf == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
