@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install what gencache needs to build and test on Debian/Ubuntu, if missing:
 # a C compiler, CMake, pkg-config, Concurrency Kit (libck-dev), Check,
-# hiredis (libhiredis-dev) and redis-server (for the Redis backend's tests).
+# hiredis (libhiredis-dev), redis-server, redis-cli (redis-tools) and
+# redis-sentinel (for the Redis backend's tests: the Sentinel suite starts
+# sentinels, the Cluster suite forms a cluster with redis-cli).
 # Safe to run again: it installs nothing that is already there.
 set -euo pipefail
 
@@ -15,6 +17,11 @@ pkg-config --exists check 2>/dev/null || need+=(check)
 # The Redis backend builds against hiredis; its tests start redis-server.
 pkg-config --exists hiredis 2>/dev/null || need+=(libhiredis-dev)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+# redis-cli comes with redis-tools (a dependency of redis-server, named
+# here in case the server came from elsewhere); redis-sentinel is its own
+# package.
+command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
+command -v redis-sentinel >/dev/null 2>&1 || need+=(redis-sentinel)
 for extra in "$@"; do
   dpkg -s "$extra" >/dev/null 2>&1 || need+=("$extra")
 done

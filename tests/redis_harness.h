@@ -1,6 +1,8 @@
 /*
  * A small harness for tests/test_redis.c: real redis-server processes and a
- * raw RESP client, header-only (every function static).
+ * raw RESP client, header-only (every function static).  tests/redis_topo.h
+ * builds on it for the Sentinel and Cluster suites (replicas, sentinels,
+ * cluster nodes, redis-cli, black holes).
  *
  * Servers.  rh_server_new() takes one of a few static slots (so that a
  * checked teardown can find every server even after a failed test in
@@ -9,9 +11,16 @@
  *   redis-server --port N --bind 127.0.0.1 --save '' --appendonly no
  *                --daemonize no --protected-mode no [--requirepass P]
  *
- * on a free port (bind port 0, read it back; another port on failure) or on
- * the slot's port (a restart: retried while the port is still busy), and
- * waits, bounded, until it answers PING.  The child asks for SIGKILL when its
+ * plus the slot's extra arguments (rh_server_arg: "$PORT" in one stands
+ * for the port) on a free port (bind port 0, read it back; another port on
+ * failure) or on the slot's port (a restart: retried while the port is
+ * still busy), and waits, bounded, until it answers PING.  --dir is the
+ * per-test directory rh_dir when one is set (tests/redis_topo.h), else
+ * /tmp.  A sentinel slot (rh_server_sentinel) runs redis-sentinel on a
+ * config file it writes at the first start (sentinels rewrite their own
+ * config, so it lives in rh_dir and is kept across a restart).  A slot
+ * with want_bus set gets a port below 32768 whose +10000 (the cluster
+ * bus) is free too.  The child asks for SIGKILL when its
  * parent dies (PR_SET_PDEATHSIG): Check's fork mode ends a failed test with
  * _exit(), which runs no teardown, so that is what reaps the server then.
  * Between fork and exec the child calls only async-signal-safe functions
@@ -52,7 +61,9 @@
 #define RH_START_WAIT_MS 5000   /* until the server answers PING */
 #define RH_STOP_WAIT_MS 5000    /* SIGTERM, then SIGKILL */
 #define RH_IO_TIMEOUT_MS 2000   /* raw client */
-#define RH_MAX_SERVERS 4
+#define RH_MAX_SERVERS 10      /* 6 cluster nodes; 2 servers + 3 sentinels */
+#define RH_MAX_EXTRA 12        /* extra arguments per server */
+#define RH_ARG_MAX 320         /* bytes per extra argument */
 
 /* ------------------------------------------------------------------ */
 /* Time                                                                 */
@@ -79,13 +90,19 @@ rh_sleep_ms(int ms)
 /* Finding redis-server                                                 */
 
 static char rh_server_path[PATH_MAX];
+static char rh_sentinel_path[PATH_MAX];
 
-/* Look for redis-server in PATH (access X_OK).  1 if found (its path is
- * kept for rh_server_start), 0 if not. */
+/* The per-test directory (tests/redis_topo.h): servers' --dir, sentinels'
+ * config files, cluster nodes' nodes.conf.  "": none (/tmp). */
+static char rh_dir[256];
+
+/* Look for program `name` in PATH (access X_OK) and store its path in out
+ * (PATH_MAX bytes).  1 if found, 0 if not (out is then ""). */
 RH_FN int
-rh_find_server(void)
+rh_find_prog(const char *name, char *out)
 {
     const char *path = getenv("PATH"), *p, *end;
+    size_t nl = strlen(name);
 
     if (path == NULL || *path == '\0')
         path = "/usr/local/bin:/usr/bin:/bin";
@@ -98,15 +115,24 @@ rh_find_server(void)
         n = (size_t)(end - p);
         if (n == 0)
             continue;
-        if (n + sizeof("/redis-server") > sizeof(rh_server_path))
+        if (n + 1 + nl + 1 > PATH_MAX)
             continue;
-        memcpy(rh_server_path, p, n);
-        memcpy(rh_server_path + n, "/redis-server", sizeof("/redis-server"));
-        if (access(rh_server_path, X_OK) == 0)
+        memcpy(out, p, n);
+        out[n] = '/';
+        memcpy(out + n + 1, name, nl + 1);
+        if (access(out, X_OK) == 0)
             return 1;
     }
-    rh_server_path[0] = '\0';
+    out[0] = '\0';
     return 0;
+}
+
+/* Look for redis-server in PATH.  1 if found (its path is kept for
+ * rh_server_start), 0 if not. */
+RH_FN int
+rh_find_server(void)
+{
+    return rh_find_prog("redis-server", rh_server_path);
 }
 
 /* ------------------------------------------------------------------ */
@@ -419,6 +445,12 @@ typedef struct rh_server {
     int port;                  /* 0: not chosen yet */
     char password[64];         /* "" : none; else --requirepass */
     int frozen;                /* SIGSTOP'ed */
+    char extra[RH_MAX_EXTRA][RH_ARG_MAX]; /* more arguments ("$PORT": the port) */
+    int n_extra;
+    int want_bus;              /* the port + 10000 must be free too (cluster bus) */
+    int sentinel;              /* run redis-sentinel on conf */
+    char conf_body[1024];      /* sentinel: config lines after port, bind, dir */
+    char conf[PATH_MAX];       /* sentinel: its config file ("" until started) */
 } rh_server_t;
 
 static rh_server_t rh_servers[RH_MAX_SERVERS];
@@ -441,6 +473,57 @@ rh_free_port(void)
         port = ntohs(sa.sin_port);
     close(fd);
     return port;
+}
+
+/* A free port p below 32768 (out of Linux's default ephemeral range, where
+ * the library's own connections take their ports) whose p + 10000 is free
+ * too: a cluster node's bus port.  -1 when none was found. */
+RH_FN int
+rh_free_port_pair(void)
+{
+    static unsigned seed;
+    int attempt;
+
+    if (seed == 0)
+        seed = (unsigned)getpid() * 2654435761u ^ (unsigned)rh_now_ms();
+    for (attempt = 0; attempt < 200; attempt++) {
+        int port = 15000 + (int)(rand_r(&seed) % 7700), ok = 1, i;
+
+        for (i = 0; i < 2 && ok; i++) {
+            struct sockaddr_in sa;
+            int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+            memset(&sa, 0, sizeof(sa));
+            sa.sin_family = AF_INET;
+            sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            sa.sin_port = htons((uint16_t)(port + i * 10000));
+            ok = fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+            if (fd >= 0)
+                close(fd);
+        }
+        if (ok)
+            return port;
+    }
+    return -1;
+}
+
+/* Append an argument (printf format; "$PORT" in the result stands for the
+ * server's port) to a slot not started yet.  0, or -1 when full. */
+RH_FN __attribute__((format(printf, 2, 3))) int
+rh_server_arg(rh_server_t *s, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (s->n_extra >= RH_MAX_EXTRA)
+        return -1;
+    va_start(ap, fmt);
+    n = vsnprintf(s->extra[s->n_extra], RH_ARG_MAX, fmt, ap);
+    va_end(ap);
+    if (n < 0 || n >= RH_ARG_MAX)
+        return -1;
+    s->n_extra++;
+    return 0;
 }
 
 /* A new server slot (not started), with a password or NULL. */
@@ -481,16 +564,67 @@ rh_ping(int port)
 
 /* One attempt on s->port: 0 when the server answers PING, -1 when it
  * exited (port busy...) or did not answer in time (then it is killed). */
+/* Copy src into dst (cap bytes) with every "$PORT" replaced by port. */
+static void
+rh_subst_port(char *dst, size_t cap, const char *src, const char *port)
+{
+    size_t n = 0, pl = strlen(port);
+
+    while (*src != '\0' && n + 1 < cap) {
+        if (strncmp(src, "$PORT", 5) == 0 && n + pl + 1 < cap) {
+            memcpy(dst + n, port, pl);
+            n += pl;
+            src += 5;
+        } else {
+            dst[n++] = *src++;
+        }
+    }
+    dst[n] = '\0';
+}
+
+/* A sentinel's config file, written at its first start (the port is known
+ * then); kept when it exists (a restart: the sentinel rewrote it with what
+ * it learnt).  1: written now, 0: kept, -1: error. */
+static int
+rh_sentinel_conf(rh_server_t *s)
+{
+    FILE *f;
+
+    snprintf(s->conf, sizeof(s->conf), "%s/sentinel-%d.conf", rh_dir[0] ? rh_dir : "/tmp",
+             s->port);
+    if (access(s->conf, F_OK) == 0)
+        return 0;
+    f = fopen(s->conf, "w");
+    if (f == NULL)
+        return -1;
+    fprintf(f, "port %d\nbind 127.0.0.1\nprotected-mode no\ndaemonize no\ndir %s\n%s",
+            s->port, rh_dir[0] ? rh_dir : "/tmp", s->conf_body);
+    if (fclose(f) != 0) {
+        unlink(s->conf);
+        return -1;
+    }
+    return 1;
+}
+
 static int
 rh_server_try(rh_server_t *s)
 {
-    char port[16];
-    const char *argv[24];
-    int argc = 0, devnull = -1, status, fd;
+    char port[16], xargs[RH_MAX_EXTRA][RH_ARG_MAX];
+    const char *argv[24 + RH_MAX_EXTRA];
+    const char *prog = s->sentinel ? rh_sentinel_path : rh_server_path;
+    int argc = 0, devnull = -1, status, fd, i, fresh_conf = 0;
     pid_t parent = getpid(), pid;
     int64_t deadline;
 
     snprintf(port, sizeof(port), "%d", s->port);
+    if (s->sentinel) {
+        fresh_conf = rh_sentinel_conf(s);
+        if (fresh_conf < 0)
+            return -1;
+        argv[argc++] = rh_sentinel_path;
+        argv[argc++] = s->conf;
+        goto args_done;
+    }
     argv[argc++] = rh_server_path;
     argv[argc++] = "--port";
     argv[argc++] = port;
@@ -505,11 +639,16 @@ rh_server_try(rh_server_t *s)
     argv[argc++] = "--protected-mode";
     argv[argc++] = "no";
     argv[argc++] = "--dir";
-    argv[argc++] = "/tmp";
+    argv[argc++] = rh_dir[0] ? rh_dir : "/tmp";
     if (s->password[0] != '\0') {
         argv[argc++] = "--requirepass";
         argv[argc++] = s->password;
     }
+    for (i = 0; i < s->n_extra; i++) {
+        rh_subst_port(xargs[i], sizeof(xargs[i]), s->extra[i], port);
+        argv[argc++] = xargs[i];
+    }
+args_done:
     argv[argc] = NULL;
     if (getenv("GC_REDIS_LOG") == NULL)
         devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -518,7 +657,7 @@ rh_server_try(rh_server_t *s)
     if (pid < 0) {
         if (devnull >= 0)
             close(devnull);
-        return -1;
+        goto failed;
     }
     if (pid == 0) {
         /* Async-signal-safe calls only from here to exec. */
@@ -533,7 +672,7 @@ rh_server_try(rh_server_t *s)
          * among them) behind. */
         for (fd = 3; fd < 1024; fd++)
             close(fd);
-        execv(rh_server_path, (char *const *)argv);
+        execv(prog, (char *const *)argv);
         _exit(127);
     }
     if (devnull >= 0)
@@ -544,7 +683,7 @@ rh_server_try(rh_server_t *s)
     while (rh_now_ms() < deadline) {
         if (waitpid(pid, &status, WNOHANG) == pid) {
             s->pid = 0;
-            return -1;
+            goto failed;
         }
         if (rh_ping(s->port))
             return 0;
@@ -553,6 +692,11 @@ rh_server_try(rh_server_t *s)
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
     s->pid = 0;
+failed:
+    /* A sentinel that never ran on this port leaves no config behind (the
+     * next attempt may take another port). */
+    if (fresh_conf)
+        unlink(s->conf);
     return -1;
 }
 
@@ -568,11 +712,14 @@ rh_server_start(rh_server_t *s)
 
     if (rh_server_path[0] == '\0' && !rh_find_server())
         return -1;
+    if (s->sentinel && rh_sentinel_path[0] == '\0' &&
+        !rh_find_prog("redis-sentinel", rh_sentinel_path))
+        return -1;
     if (s->pid != 0)
         return -1;
     for (attempt = 0; attempt < 20; attempt++) {
         if (!fixed) {
-            s->port = rh_free_port();
+            s->port = s->want_bus ? rh_free_port_pair() : rh_free_port();
             if (s->port <= 0)
                 continue;
         }

@@ -11,7 +11,8 @@
 # the cache's, Redis and conformance suites' timing-heavy concurrency cases
 # (and the Redis conformance run's real-time ttl tcase) are left out:
 # under valgrind's serialised threads they measure valgrind, and ASan/TSan
-# cover them):
+# cover them; so are the Sentinel and Cluster suites, failovers on real
+# time from start to end):
 #   valgrind                                 (build/plain)
 # and then runs the differential fuzz target for 60 s (clang, libFuzzer +
 # ASan; the corpus is also replayed by every build above):
@@ -74,9 +75,11 @@ run_valgrind() {
   passed=$((passed + 1))
   if [ -x build/plain/tests/test_redis ]; then
     # Without --trace-children: the redis-server it starts is not ours to
-    # check.  The concurrency tcase is timing-bound, like the cache's.
-    echo "--- valgrind test_redis (without the concurrency tcase)"
-    CK_EXCLUDE_TCASE=concurrency valgrind -q --error-exitcode=99 --leak-check=full \
+    # check.  The concurrency tcase is timing-bound, like the cache's, and
+    # so is the blackhole one (calls refused "at once").  test_sentinel and
+    # test_cluster are not run here at all (see the top).
+    echo "--- valgrind test_redis (without the concurrency and blackhole tcases)"
+    CK_EXCLUDE_TCASE=concurrency,blackhole valgrind -q --error-exitcode=99 --leak-check=full \
       --errors-for-leak-kinds=definite build/plain/tests/test_redis
     passed=$((passed + 1))
   fi

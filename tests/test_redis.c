@@ -5,9 +5,11 @@
  * several instances sharing a server, the near-cache and its
  * invalidations, TTLs against real time at the edges, SCAN, batch
  * atomicity and pipelining, failures and reconnection (serve_stale,
- * SIGPIPE, down_limit_ms, supervision), options (AUTH, db, prefix, the raw
- * key layout), the Redis fields of cache_stats_t, and -ENOTSUP without
- * hiredis.
+ * SIGPIPE, down_limit_ms, supervision), an unreachable host (a "black
+ * hole": connection attempts never block a call), options (AUTH, db,
+ * prefix, the raw key layout), the Redis fields of cache_stats_t, and
+ * -ENOTSUP without hiredis.  (Sentinel and Cluster: tests/test_sentinel.c,
+ * tests/test_cluster.c.)
  *
  * Every test starts its own real redis-server (tests/redis_harness.h) on a
  * free port of 127.0.0.1, without persistence, and stops it at the end; the
@@ -54,6 +56,10 @@
  *     compared with the start of the read.
  *   - Every call that may meet a dead or frozen server has its duration
  *     measured: it must return within its timeout plus CALL_SLACK_MS.
+ *   - A "black hole" (tests/redis_topo.h: a listener that never accepts,
+ *     its queue full, so a connect() hangs until its timeout) stands for
+ *     an unreachable host: connection attempts then last connect_timeout_ms
+ *     (1000 ms there), so a call that waited for one would show.
  * SIGPIPE keeps its default action on purpose: a library that lets a write
  * to a closed Redis connection kill the process fails here.
  */
@@ -72,6 +78,7 @@
 #include <time.h>
 
 #include "redis_harness.h"
+#include "redis_topo.h"
 
 #define CALL_MS 5000           /* call timeouts where a hang must fail */
 #define CALL_SLACK_MS 500      /* a call returns within its timeout + this */
@@ -111,11 +118,12 @@ srv_stop(rh_server_t *s)
     ck_assert_int_eq(rh_server_stop(s), 0);
 }
 
-/* Checked teardown of every tcase: no server outlives its test. */
+/* Checked teardown of every tcase: no server outlives its test, no black
+ * hole stays open. */
 static void
 teardown_servers(void)
 {
-    rh_server_stop_all();
+    rh_topo_teardown();
 }
 
 /* Options for s: its port and password, everything else default. */
@@ -2011,6 +2019,132 @@ START_TEST(test_sync_reports_casts_lost_with_worker)
 END_TEST
 
 /* ------------------------------------------------------------------ */
+/* blackhole: connection attempts that hang never block the worker      */
+
+#define HOLE_MS 3000           /* how long each test keeps calling */
+#define HOLE_CONNECT_MS 1000   /* connect_timeout_ms against the black hole */
+
+/* A call c must refuse at once: -ENOTCONN within CALL_SLACK_MS (and
+ * within its own timeout). */
+#define EXPECT_REFUSED(expr, what)                                                         \
+    do {                                                                                   \
+        int64_t t0_ = now_ms(), dt_;                                                       \
+        int rc_ = (expr);                                                                  \
+                                                                                           \
+        dt_ = now_ms() - t0_;                                                              \
+        ck_assert_msg(rc_ == -ENOTCONN, "%s while connecting to a black hole: %d (%s), "   \
+                      "want -ENOTCONN", what, rc_, cache_strerror(rc_));                   \
+        ck_assert_msg(dt_ < CALL_SLACK_MS, "%s took %lld ms to be refused (a connection "  \
+                      "attempt lasts %d ms): want at once", what, (long long)dt_,          \
+                      HOLE_CONNECT_MS);                                                    \
+    } while (0)
+
+/*
+ * A cache pointed at a black hole (connect_timeout_ms 1000, down_limit_ms
+ * < 0): cache_start returns within about 2x connect_timeout_ms, and for
+ * HOLE_MS every call is refused with -ENOTCONN at once, whatever its
+ * timeout (a 200 ms call, cache_put's 5 s, a direct read), while attempt
+ * after attempt hangs on the connector thread.
+ */
+START_TEST(test_blackhole_never_connects)
+{
+    rh_hole_t *h = rh_hole_open(0);
+    cache_redis_opts_t r = { .host = "127.0.0.1", .connect_timeout_ms = HOLE_CONNECT_MS,
+                             .down_limit_ms = -1, .reconnect_max_ms = 200 };
+    cache_op_t op = { .kind = CACHE_OP_PUT, .key = "k", .key_len = 1, .value = "v",
+                      .value_len = 1, .ttl_ms = CACHE_TTL_NONE };
+    cache_t *a = NULL;
+    char buf[16];
+    int64_t t0, dt;
+    int n = 0, rc;
+
+    ck_assert_msg(h != NULL, "no black hole");
+    r.port = h->port;
+    t0 = now_ms();
+    rc = cache_start(&(cache_opts_t){ .redis = &r }, &a);
+    dt = now_ms() - t0;
+    ck_assert_msg(rc == 0, "cache_start against a black hole: %d (%s)", rc, cache_strerror(rc));
+    ck_assert_msg(dt < 2 * HOLE_CONNECT_MS + CALL_SLACK_MS, "cache_start against a black hole "
+                  "took %lld ms (connect_timeout_ms %d)", (long long)dt, HOLE_CONNECT_MS);
+    ck_assert_uint_eq(stats_of(a).connected, 0);
+    t0 = now_ms();
+    while (now_ms() - t0 < HOLE_MS) {
+        EXPECT_REFUSED(cache_call(a, &op, 200), "a put with a 200 ms timeout");
+        EXPECT_REFUSED(put_s(a, NULL, "k", "v", CACHE_TTL_NONE), "cache_put (5 s timeout)");
+        EXPECT_REFUSED(get_s(a, NULL, "k", buf, sizeof(buf)), "cache_get");
+        n++;
+        sleep_ms(20);
+    }
+    ck_assert_uint_eq(stats_of(a).connected, 0);
+    printf("blackhole: %d rounds of refused calls in %d ms\n", n, HOLE_MS);
+    ck_assert_int_gt(n, 10);
+    cfinish(a);
+    rh_hole_close(h);
+}
+END_TEST
+
+/*
+ * serve_stale while the server's port turns into a black hole: the cache,
+ * connected when cache_start returned, loses its server; then for HOLE_MS,
+ * with every reconnection attempt hanging for connect_timeout_ms, cache_get
+ * of a near-cached key answers at once with its value and puts are refused
+ * at once.  Once a server listens there again, the cache comes back.
+ */
+START_TEST(test_blackhole_serve_stale)
+{
+    rh_server_t *s = srv_start(NULL);
+    cache_redis_opts_t r = ropts(s);
+    cache_op_t op = { .kind = CACHE_OP_PUT, .key = "k2", .key_len = 2, .value = "x",
+                      .value_len = 1, .ttl_ms = CACHE_TTL_NONE };
+    cache_t *a = NULL;
+    rh_hole_t *h;
+    char buf[16];
+    int64_t t0;
+    int n = 0, rc, port = s->port;
+
+    r.serve_stale = 1;
+    r.connect_timeout_ms = HOLE_CONNECT_MS;
+    r.down_limit_ms = -1;
+    r.reconnect_max_ms = 200;
+    ck_assert_int_eq(cache_start(&(cache_opts_t){ .redis = &r }, &a), 0);
+    /* cache_start waits for the first connection attempt. */
+    ck_assert_msg(stats_of(a).connected == 1, "not connected when cache_start returned, with "
+                  "the server up");
+    ck_assert_int_eq(put_s(a, NULL, "k", "v", CACHE_TTL_NONE), 0);
+    expect_value(a, NULL, "k", "v");
+
+    srv_stop(s);
+    h = rh_hole_open(port);
+    ck_assert_msg(h != NULL, "no black hole on the server's port %d", port);
+    ck_assert_msg(wait_connected(a, 0, DOWN_WAIT_MS) >= 0, "still connected");
+    rc = timed_put(a, "k2", "x", 1000, NULL);
+    ck_assert_msg(is_down_err(rc), "put after the server stopped: %d (%s)", rc,
+                  cache_strerror(rc));
+    t0 = now_ms();
+    while (now_ms() - t0 < HOLE_MS) {
+        int64_t t1 = now_ms();
+
+        rc = get_s(a, NULL, "k", buf, sizeof(buf));
+        ck_assert_msg(rc == 0 && strcmp(buf, "v") == 0, "serve_stale, server unreachable: "
+                      "cache_get: %d (%s) \"%s\", want \"v\"", rc, cache_strerror(rc), buf);
+        ck_assert_msg(now_ms() - t1 < 200, "serve_stale: cache_get took %lld ms",
+                      (long long)(now_ms() - t1));
+        EXPECT_REFUSED(cache_call(a, &op, 200), "a put with a 200 ms timeout");
+        n++;
+        sleep_ms(20);
+    }
+    ck_assert_uint_eq(stats_of(a).connected, 0);
+    ck_assert_int_gt(n, 10);
+    rh_hole_close(h);
+    srv_restart(s);
+    ck_assert_msg(wait_put_ok(a, "k3", "back", UP_WAIT_MS) >= 0,
+                  "puts still fail %d ms after the server came back", UP_WAIT_MS);
+    expect_sync_value(a, NULL, "k3", "back");
+    cfinish(a);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
 /* options                                                              */
 
 static void
@@ -2537,6 +2671,10 @@ redis_suite(void)
     ADD(tc, test_failure_down_limit_exit);
     ADD(tc, test_failure_supervised);
     ADD(tc, test_sync_reports_casts_lost_with_worker);
+
+    tc = tc_new(s, "blackhole");
+    ADD(tc, test_blackhole_never_connects);
+    ADD(tc, test_blackhole_serve_stale);
 
     tc = tc_new(s, "options");
     ADD(tc, test_opts_invalid);
