@@ -106,8 +106,9 @@ problem(const char *fmt, ...)
 /* ------------------------------------------------------------------ */
 /* Our own redis-server                                                 */
 
+/* The path of `name` on PATH (or the usual directories) in out. */
 static int
-find_redis_server(char *out, size_t cap)
+find_exe(const char *name, char *out, size_t cap)
 {
     const char *path = getenv("PATH");
     const char *p = path != NULL && path[0] != '\0' ? path : "/usr/local/bin:/usr/bin:/bin";
@@ -116,7 +117,7 @@ find_redis_server(char *out, size_t cap)
         const char *end = strchr(p, ':');
         size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
 
-        if (len > 0 && (size_t)snprintf(out, cap, "%.*s/redis-server", (int)len, p) < cap &&
+        if (len > 0 && (size_t)snprintf(out, cap, "%.*s/%s", (int)len, p, name) < cap &&
             access(out, X_OK) == 0)
             return 0;
         p += len;
@@ -146,32 +147,75 @@ free_port(void)
     return p;
 }
 
+/* SIGTERM, then SIGKILL after 5 s; reaped.  pid <= 0: nothing. */
 static void
-stop_server(void)
+child_stop(pid_t pid)
 {
     int i, st;
 
-    if (server_pid <= 0)
+    if (pid <= 0)
         return;
-    kill(server_pid, SIGTERM);
+    kill(pid, SIGTERM);
     for (i = 0; i < 500; i++) {
-        if (waitpid(server_pid, &st, WNOHANG) == server_pid) {
-            server_pid = 0;
+        if (waitpid(pid, &st, WNOHANG) == pid)
             return;
-        }
         usleep(10000);
     }
-    kill(server_pid, SIGKILL);
-    waitpid(server_pid, &st, 0);
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+}
+
+static void
+stop_server(void)
+{
+    child_stop(server_pid);
     server_pid = 0;
 }
 
-/* 1 when the server at `port` answers PING. */
+/*
+ * fork + exec of exe with argv, stdout and stderr to `log` (NULL:
+ * /dev/null), stdin from /dev/null.  The child gets SIGKILL when the
+ * thread that forked it ends (PR_SET_PDEATHSIG counts the thread, not the
+ * process): call from the main thread only.  The pid, or -1.
+ */
+static pid_t
+spawn(const char *exe, char *const argv[], const char *log)
+{
+    pid_t parent = getpid(), pid;
+
+    fflush(NULL);
+    pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        return -1;
+    }
+    if (pid == 0) {
+        /* Async-signal-safe calls only: the arguments are ready. */
+        int dn, out;
+
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(1);
+        dn = open("/dev/null", O_RDWR);
+        out = log != NULL ? open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644) : dn;
+        if (dn >= 0)
+            dup2(dn, 0);
+        if (out >= 0) {
+            dup2(out, 1);
+            dup2(out, 2);
+        }
+        execv(exe, argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* 1 when the server (or sentinel) at port p answers PING. */
 static int
-ping(void)
+ping_port(int p)
 {
     struct timeval tv = { 0, 200000 };
-    redisContext *x = redisConnectWithTimeout("127.0.0.1", port, tv);
+    redisContext *x = redisConnectWithTimeout("127.0.0.1", p, tv);
     redisReply *rep;
     int ok = 0;
 
@@ -185,6 +229,12 @@ ping(void)
     return ok;
 }
 
+static int
+ping(void)
+{
+    return ping_port(port);
+}
+
 /* Start redis-server on a free port; exits 77 when it is not installed. */
 static void
 start_server(void)
@@ -192,7 +242,7 @@ start_server(void)
     char exe[4096], portbuf[16];
     int attempt;
 
-    if (find_redis_server(exe, sizeof(exe)) != 0) {
+    if (find_exe("redis-server", exe, sizeof(exe)) != 0) {
         fprintf(stderr, "gencache_redis_bench: redis-server not found on PATH; install "
                         "redis-server or pass --port N for a running server (skipped)\n");
         exit(77);
@@ -200,7 +250,7 @@ start_server(void)
     for (attempt = 0; attempt < 5; attempt++) {
         char *argv[] = { exe, "--port", portbuf, "--bind", "127.0.0.1", "--save", "",
                          "--appendonly", "no", "--protected-mode", "no", NULL };
-        pid_t parent = getpid(), pid;
+        pid_t pid;
         int i, st;
 
         if ((port = free_port()) <= 0) {
@@ -208,28 +258,8 @@ start_server(void)
             exit(1);
         }
         snprintf(portbuf, sizeof(portbuf), "%d", port);
-        fflush(NULL);
-        pid = fork();
-        if (pid < 0) {
-            perror("fork");
+        if ((pid = spawn(exe, argv, NULL)) < 0)
             exit(1);
-        }
-        if (pid == 0) {
-            /* Async-signal-safe calls only: the argument vector is ready. */
-            int dn;
-
-            prctl(PR_SET_PDEATHSIG, SIGKILL);
-            if (getppid() != parent)
-                _exit(1);
-            dn = open("/dev/null", O_RDWR);
-            if (dn >= 0) {
-                dup2(dn, 0);
-                dup2(dn, 1);
-                dup2(dn, 2);
-            }
-            execv(exe, argv);
-            _exit(127);
-        }
         server_pid = pid;
         for (i = 0; i < 250; i++) {   /* 5 s */
             if (waitpid(pid, &st, WNOHANG) == pid) {
@@ -632,53 +662,64 @@ bench_sync(void)
 /* ------------------------------------------------------------------ */
 /* 4. Pipelined writes                                                  */
 
-/* CPU time of this process (every thread) and of the redis-server's main
- * thread (0 when the server is not ours), in ns. */
+/* CPU time of this process (every thread) and of the main threads of the
+ * redis-servers given (one, or a cluster's), in ns. */
 typedef struct cpu {
     uint64_t wall, proc, srv;
 } cpu_t;
 
-static uint64_t
-server_cpu_ns(void)
-{
-    char path[64];
-    unsigned long long ns = 0;
-    FILE *f;
+/* The servers whose CPU time is counted: 0 pids (or pid <= 0) count 0. */
+typedef struct srvset {
+    const pid_t *pid;
+    size_t n;
+} srvset_t;
 
-    if (server_pid <= 0)
-        return 0;
-    snprintf(path, sizeof(path), "/proc/%ld/schedstat", (long)server_pid);
-    if ((f = fopen(path, "r")) == NULL)
-        return 0;
-    if (fscanf(f, "%llu", &ns) != 1)
-        ns = 0;
-    fclose(f);
-    return ns;
+static uint64_t
+server_cpu_ns(srvset_t s)
+{
+    uint64_t sum = 0;
+    size_t i;
+
+    for (i = 0; i < s.n; i++) {
+        char path[64];
+        unsigned long long ns = 0;
+        FILE *f;
+
+        if (s.pid[i] <= 0)
+            continue;
+        snprintf(path, sizeof(path), "/proc/%ld/schedstat", (long)s.pid[i]);
+        if ((f = fopen(path, "r")) == NULL)
+            continue;
+        if (fscanf(f, "%llu", &ns) == 1)
+            sum += ns;
+        fclose(f);
+    }
+    return sum;
 }
 
 static cpu_t
-cpu_now(void)
+cpu_now(srvset_t s)
 {
     struct timespec ts;
     cpu_t c;
 
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     c.proc = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-    c.srv = server_cpu_ns();
+    c.srv = server_cpu_ns(s);
     c.wall = now_ns();
     return c;
 }
 
 /* One timed pipelined run: writes/s, and CPU ns per write of this process
- * and of the server. */
+ * and of the server(s). */
 typedef struct prun {
     double rate[16], proc[16], srv[16];
 } prun_t;
 
 static void
-account(prun_t *p, int rep, cpu_t a, size_t n)
+account(prun_t *p, int rep, cpu_t a, size_t n, srvset_t s)
 {
-    cpu_t b = cpu_now();
+    cpu_t b = cpu_now(s);
 
     p->rate[rep] = (double)n / ((double)(b.wall - a.wall) / 1e9);
     p->proc[rep] = (double)(b.proc - a.proc) / (double)n;
@@ -689,10 +730,10 @@ account(prun_t *p, int rep, cpu_t a, size_t n)
  * (stats.puts) and none failed. */
 static void
 gencache_pipeline(cache_t *c, const unsigned char *keys, size_t n, const unsigned char *val,
-                  prun_t *p, int rep)
+                  prun_t *p, int rep, srvset_t srv)
 {
     cache_stats_t a = stats_of(c), b;
-    cpu_t t0 = cpu_now();
+    cpu_t t0 = cpu_now(srv);
     size_t i, bad = 0;
     int rc;
 
@@ -704,7 +745,7 @@ gencache_pipeline(cache_t *c, const unsigned char *keys, size_t n, const unsigne
     }
     rc = cache_sync(c, ACTOR_INFINITY);
     if (p != NULL)
-        account(p, rep, t0, n);
+        account(p, rep, t0, n, srv);
     b = stats_of(c);
     if (rc != 0 || bad != 0 || b.puts - a.puts != n || b.remote_errors != a.remote_errors)
         problem("pipelined writes: cache_sync %s, %zu casts refused, %llu of %zu confirmed, "
@@ -746,6 +787,7 @@ bench_pipeline(void)
     unsigned char *pk = plain_keys("p4", keys, n, &klen), *ptk = plain_keys("pt", keys, n, &klen);
     redisContext *x = plain_connect(), *sub, *xt = plain_tracked("pt", &sub);
     cache_t *c = redis_cache("w4", 1, 0), *cx = redis_cache("wx", 1, 1);
+    srvset_t one = { &server_pid, 1 };
     prun_t g, gx, pl, pt;
     char wl[64];
     int rep;
@@ -755,18 +797,18 @@ bench_pipeline(void)
      * that exists, for every client. */
     pbad += plain_pipeline(x, pk, klen, n, val);
     pbad += plain_pipeline(xt, ptk, klen, n, val);
-    gencache_pipeline(c, keys, n, val, NULL, 0);
-    gencache_pipeline(cx, keys, n, val, NULL, 0);
+    gencache_pipeline(c, keys, n, val, NULL, 0, one);
+    gencache_pipeline(cx, keys, n, val, NULL, 0, one);
     for (rep = 0; rep < reps; rep++) {
-        cpu_t t0 = cpu_now();
+        cpu_t t0 = cpu_now(one);
 
         pbad += plain_pipeline(x, pk, klen, n, val);
-        account(&pl, rep, t0, n);
-        gencache_pipeline(c, keys, n, val, &g, rep);
-        gencache_pipeline(cx, keys, n, val, &gx, rep);
-        t0 = cpu_now();
+        account(&pl, rep, t0, n, one);
+        gencache_pipeline(c, keys, n, val, &g, rep, one);
+        gencache_pipeline(cx, keys, n, val, &gx, rep, one);
+        t0 = cpu_now(one);
         pbad += plain_pipeline(xt, ptk, klen, n, val);
-        account(&pt, rep, t0, n);
+        account(&pt, rep, t0, n, one);
     }
     if (pbad != 0)
         problem("pipelined writes: %zu plain SET replies were not OK", pbad);
