@@ -76,8 +76,11 @@ typedef struct cache_txn cache_txn_t;
 /*
  * Redis backend (docs/redis.md).  A cache started with cache_opts_t.redis
  * set keeps the same API, but its data lives in Redis, shared by every
- * instance (every machine) that uses the same server, db and prefix.  The
- * worker owns two connections (commands, pipelined; invalidations) and keeps
+ * instance (every machine) that uses the same server, db and prefix (or
+ * the same Sentinel-managed primary, or the same Redis Cluster).  The
+ * worker owns two connections per primary (commands, pipelined;
+ * invalidations), made for it by a connector thread so that it never waits
+ * on a connection or a name lookup, and keeps
  * a near-cache of recent reads in its local table, which cache_get reads
  * without waiting; Redis's server-assisted client-side caching (BCAST
  * tracking of the prefix) tells it which entries another instance changed.

@@ -2,7 +2,13 @@
  * The Redis backend of a cache (see include/gencache/cache.h, the
  * cache_redis_opts_t block, and docs/redis.md).
  *
- * Threads.  The cache's worker owns two hiredis connections:
+ * Threads.  Connections are made by the connector thread (redis_conn.c,
+ * see redis_int.h): the worker never waits on a connect or a name lookup;
+ * it installs the topology the connector hands it (rd_install) and asks
+ * for a new one when a link is lost (rd_want_topo, then with backoff).
+ * For each primary (one for a server or Sentinel, several in a cluster,
+ * where keys are routed by slot: rd_slot_node) the worker owns two
+ * hiredis connections, an rd_node_t:
  *   - `cmd`, where every command goes.  Casts of put and delete are
  *     pipelined: appended to hiredis's output buffer (pend[] records the
  *     reply each owes) and sent every RD_PIPE_BATCH commands and at the end
@@ -1222,6 +1228,7 @@ rd_is_error(gc_redis_t *r, const redisReply *rep)
 }
 
 static int rd_pend_push(gc_redis_t *r, rd_node_t *nd, const rd_pend_t *p);
+static int rd_not_connected(gc_redis_t *r);
 
 /*
  * A pipelined cast answered MOVED or ASK (cluster): send it again, in the
@@ -1248,7 +1255,7 @@ rd_cast_redirect(gc_redis_t *r, rd_pend_t p, const redisReply *rep)
             if (r->nodes[i] == to)
                 r->slots[slot] = (uint16_t)i;
     if (to == NULL || !to->up) {
-        rd_want_topo(r);   /* a primary we do not know (a failover) */
+        (void)rd_not_connected(r);   /* a primary we do not know (a failover) */
         return -1;
     }
     p.redirects++;
@@ -1442,13 +1449,15 @@ rd_reps_free(redisReply **reps, size_t n)
 }
 
 /* Nothing to ask Redis now: not connected (no wait: the connector works
- * meanwhile).  Make sure a topology is on its way. */
+ * meanwhile).  A new topology is asked for when the reconnection timer
+ * fires (backoff), not here: refused calls must not become a storm of
+ * reconnections. */
 static int
 rd_not_connected(gc_redis_t *r)
 {
     rd_mark_down(r);
-    rd_want_topo(r);
-    rd_arm(r);   /* in case arming failed for lack of memory */
+    if (!r->requested)
+        rd_arm(r);
     return -ENOTCONN;
 }
 

@@ -20,12 +20,10 @@
  * listening is not missed).
  *
  * Bounds.  Every connection attempt, and every set-up command, is bounded
- * by connect_timeout_ms; a name is resolved with getaddrinfo_a(3) and
- * given up after connect_timeout_ms too.  A lookup that cannot be
- * cancelled then is kept on a list and freed when it completes (checked at
- * the next lookup); only a resolver that never answers leaks its request.
- * A numeric address is never looked up.  So rd_conn_stop waits at most
- * for the step in progress.
+ * by connect_timeout_ms; a name is resolved on a thread of its own
+ * (rd_resolve) and given up after connect_timeout_ms too (the lookup
+ * finishes, and frees itself, on its own).  A numeric address is never
+ * looked up.  So rd_conn_stop waits at most for the step in progress.
  */
 #define _GNU_SOURCE
 #include "redis_int.h"
@@ -144,60 +142,75 @@ rd_parse_hostport(const char *s, size_t len, char *ip, size_t cap, int *port)
 /* ------------------------------------------------------------------ */
 /* Names, bounded                                                       */
 
+/*
+ * One lookup: a thread of ours runs getaddrinfo(3) (which has no timeout)
+ * and the connector waits for it at most connect_timeout_ms.  Whoever is
+ * last of the two (refs) frees the request, so a connector that gave up
+ * leaves nothing behind once the resolver returns.  (Not getaddrinfo_a:
+ * its helper threads are created inside glibc, out of the sanitizers'
+ * sight, and TSan crashes in them.)
+ */
 typedef struct rd_gai {
-    struct gaicb cb;
-    struct addrinfo hints;
-    struct rd_gai *next;      /* on rd_gai_orphans */
+    pthread_mutex_t lock;
+    pthread_cond_t cv;        /* signalled when done */
+    int refs, done, rc;
+    char ip[RD_IP_MAX];
     char name[];
 } rd_gai_t;
 
-/* Lookups given up and not cancellable: freed once glibc is done. */
-static pthread_mutex_t rd_gai_lock = PTHREAD_MUTEX_INITIALIZER;
-static rd_gai_t *rd_gai_orphans;
-
 static void
-rd_gai_release(rd_gai_t *q)
+rd_gai_unref(rd_gai_t *q)
 {
-    if (q->cb.ar_result != NULL)
-        freeaddrinfo(q->cb.ar_result);
-    gc_free(q);
-}
+    int last;
 
-static void
-rd_gai_reap(void)
-{
-    rd_gai_t **pp, *q;
-
-    pthread_mutex_lock(&rd_gai_lock);
-    for (pp = &rd_gai_orphans; (q = *pp) != NULL;) {
-        if (gai_error(&q->cb) != EAI_INPROGRESS) {
-            *pp = q->next;
-            rd_gai_release(q);
-        } else {
-            pp = &q->next;
-        }
+    pthread_mutex_lock(&q->lock);
+    last = --q->refs == 0;
+    pthread_mutex_unlock(&q->lock);
+    if (last) {
+        pthread_cond_destroy(&q->cv);
+        pthread_mutex_destroy(&q->lock);
+        gc_free(q);
     }
-    pthread_mutex_unlock(&rd_gai_lock);
 }
 
-static uint64_t
-rd_mono_ms(void)
+static void *
+rd_gai_main(void *arg)
 {
-    struct timespec ts;
+    rd_gai_t *q = arg;
+    struct addrinfo hints, *res = NULL;
+    char ip[RD_IP_MAX];
+    int rc;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    rc = getaddrinfo(q->name, NULL, &hints, &res) == 0 && res != NULL &&
+        getnameinfo(res->ai_addr, res->ai_addrlen, ip, sizeof(ip), NULL, 0,
+                    NI_NUMERICHOST) == 0 ? 0 : -EHOSTUNREACH;
+    if (res != NULL)
+        freeaddrinfo(res);
+    pthread_mutex_lock(&q->lock);
+    q->done = 1;
+    q->rc = rc;
+    if (rc == 0)
+        memcpy(q->ip, ip, sizeof(ip));
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->lock);
+    rd_gai_unref(q);
+    return NULL;
 }
 
 /* The numeric address of host (ip, cap bytes), within ms.  0, -ETIMEDOUT,
- * -EHOSTUNREACH (no such name), -ENOMEM. */
+ * -EHOSTUNREACH (no such name), -ENOMEM, -EAGAIN. */
 static int
 rd_resolve(const char *host, char *ip, size_t cap, int ms)
 {
     unsigned char a[sizeof(struct in6_addr)];
     size_t n = strlen(host);
-    struct gaicb *list[1];
-    uint64_t deadline;
+    pthread_condattr_t ca;
+    pthread_attr_t ta;
+    struct timespec ts;
+    pthread_t t;
     rd_gai_t *q;
     int rc;
 
@@ -207,45 +220,43 @@ rd_resolve(const char *host, char *ip, size_t cap, int ms)
         memcpy(ip, host, n + 1);
         return 0;
     }
-    rd_gai_reap();
     if ((q = gc_calloc(1, sizeof(*q) + n + 1)) == NULL)
         return -ENOMEM;
     memcpy(q->name, host, n + 1);
-    q->hints.ai_family = AF_UNSPEC;
-    q->hints.ai_socktype = SOCK_STREAM;
-    q->cb.ar_name = q->name;
-    q->cb.ar_request = &q->hints;
-    list[0] = &q->cb;
-    if (getaddrinfo_a(GAI_NOWAIT, list, 1, NULL) != 0) {
-        gc_free(q);
+    q->refs = 2;
+    pthread_mutex_init(&q->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&q->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_attr_init(&ta);
+    pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
+    rc = pthread_create(&t, &ta, rd_gai_main, q);
+    pthread_attr_destroy(&ta);
+    if (rc != 0) {
+        q->refs = 1;
+        rd_gai_unref(q);
         return -EAGAIN;
     }
-    deadline = rd_mono_ms() + (uint64_t)ms;
-    while ((rc = gai_error(&q->cb)) == EAI_INPROGRESS) {
-        uint64_t now = rd_mono_ms();
-        struct timespec ts;
-
-        if (now >= deadline)
-            break;
-        ts.tv_sec = (time_t)((deadline - now) / 1000);
-        ts.tv_nsec = (long)((deadline - now) % 1000) * 1000000L;
-        (void)gai_suspend((const struct gaicb *const *)list, 1, &ts);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
     }
-    if (rc == EAI_INPROGRESS) {
-        if (gai_cancel(&q->cb) == EAI_CANCELED) {
-            gc_free(q);
-        } else {
-            pthread_mutex_lock(&rd_gai_lock);
-            q->next = rd_gai_orphans;
-            rd_gai_orphans = q;
-            pthread_mutex_unlock(&rd_gai_lock);
-        }
-        return -ETIMEDOUT;
+    pthread_mutex_lock(&q->lock);
+    while (!q->done && pthread_cond_timedwait(&q->cv, &q->lock, &ts) != ETIMEDOUT)
+        ;
+    rc = !q->done ? -ETIMEDOUT : q->rc;
+    if (rc == 0) {
+        if (strlen(q->ip) < cap)
+            memcpy(ip, q->ip, strlen(q->ip) + 1);
+        else
+            rc = -EINVAL;
     }
-    rc = rc == 0 && q->cb.ar_result != NULL &&
-        getnameinfo(q->cb.ar_result->ai_addr, q->cb.ar_result->ai_addrlen, ip, (socklen_t)cap,
-                    NULL, 0, NI_NUMERICHOST) == 0 ? 0 : -EHOSTUNREACH;
-    rd_gai_release(q);
+    pthread_mutex_unlock(&q->lock);
+    rd_gai_unref(q);
     return rc;
 }
 
