@@ -1942,29 +1942,35 @@ promo_known(const promo_t *p)
 }
 
 /*
- * The writer runs FO_WARM_MS, then `trigger` sets off a failover that
- * promotes the server pr->port; it runs on until the new primary is known
- * (promo_known), the cache has followed (stats.failovers grew), and no
- * victim put was refused for the settle time (1 s, 0.5 s with --quick);
- * 20 s at most.  Then every acknowledged key is read back with a
+ * On a new cache on t (prefix base + tag + ":", sync writes, so that no
+ * event inherits the state another left), the writer runs FO_WARM_MS, then
+ * `trigger` sets off a failover that promotes the server pr->port; it runs
+ * on until the new primary is known (promo_known), the cache has followed
+ * (stats.failovers grew), and no victim put was refused for the settle
+ * time (1 s, 0.5 s with --quick); 20 s at most (10 s with --quick).  Then every acknowledged key is read back with a
  * CACHE_OP_GET call (which asks Redis: the new primary, since the cache
  * has followed).  Rows under `wl`.  lossless: the event is one that must
  * not lose an acknowledged write.
  */
 static void
-run_failover(const char *wl, cache_t *c, const char *prefix, const unsigned char *victim,
+run_failover(const char *wl, const target_t *t, const char *tag, const unsigned char *victim,
              const promo_t *pr, trigger_fn trigger, void *arg, int lossless)
 {
-    uint64_t settle = (quick ? 500u : 1000u) * 1000000u, limit = 20000000000u;
+    uint64_t settle = (quick ? 500u : 1000u) * 1000000u;
+    uint64_t limit = (quick ? 10000u : 20000u) * 1000000ull;
+    cache_t *c = cache_on(t, tag, 0, 0);
+    char prefix[128];
     uint64_t t_ev, t_role = 0, t_prom = 0, t_follow = 0, gap = 0, gap_start = 0, longest = 0;
     uint64_t now;
     size_t i, n, acked = 0, refused = 0, refused_other = 0, lost = 0, unsure = 0;
     size_t e_notconn = 0, e_reset = 0, e_timeout = 0, e_io = 0, e_other = 0, retries = 0;
     size_t there = 0;
+    int other_rc = 0;
     cache_stats_t a = stats_of(c), b;
     writer_t w = { .c = c, .prefix = prefix, .victim = victim };
     int in_gap = 0;
 
+    snprintf(prefix, sizeof(prefix), "%s%s:", base, tag);
     w.cap = (size_t)((limit + 5000000000u) / FO_PACE_NS);
     if ((w.rec = calloc(w.cap, sizeof(*w.rec))) == NULL)
         exit(1);
@@ -1976,6 +1982,7 @@ run_failover(const char *wl, cache_t *c, const char *prefix, const unsigned char
         atomic_store(&w.stop, 1);
         pthread_join(w.th, NULL);
         free(w.rec);
+        stop_cache(c);
         return;
     }
     for (;;) {
@@ -1995,10 +2002,11 @@ run_failover(const char *wl, cache_t *c, const char *prefix, const unsigned char
             now - t_ev >= settle)
             break;
         if (now - t_ev > limit) {
-            problem("%s: %s 20 s after the event", wl,
+            problem("%s: %s %.0f s after the event", wl,
                     t_prom == 0     ? "the new primary was not known"
                     : t_follow == 0 ? "the cache had not followed the failover"
-                                    : "puts were still refused");
+                                    : "puts were still refused",
+                    (double)limit / 1e9);
             break;
         }
         usleep(10000);
@@ -2028,15 +2036,21 @@ run_failover(const char *wl, cache_t *c, const char *prefix, const unsigned char
         e_reset += r->rc == -ECONNRESET;
         e_timeout += r->rc == -ETIMEDOUT;
         e_io += r->rc == -EIO;
-        e_other += r->rc != -ENOTCONN && r->rc != -ECONNRESET && r->rc != -ETIMEDOUT &&
-                   r->rc != -EIO;
+        if (r->rc != -ENOTCONN && r->rc != -ECONNRESET && r->rc != -ETIMEDOUT &&
+            r->rc != -EIO) {
+            e_other++;
+            other_rc = r->rc;
+        }
         if (r->victim && !in_gap) {
             in_gap = 1;
             gap_start = r->t0;
         }
     }
-    if (in_gap)
+    if (in_gap) {
+        /* Still refused at the end: the gap counts up to the last put. */
+        gap = w.rec[n - 1].t1 - gap_start > gap ? w.rec[n - 1].t1 - gap_start : gap;
         problem("%s: the last victim puts were refused", wl);
+    }
 
     /* Every acknowledged write read back from Redis.  A transient refusal
      * of the read is asked again (10 ms apart, 500 times in all). */
@@ -2081,17 +2095,18 @@ run_failover(const char *wl, cache_t *c, const char *prefix, const unsigned char
     bench_emit((row_t){ wl, "failovers counted", (double)(b.failovers - a.failovers), "changes", NULL, 0,
                         ">= 1", b.failovers > a.failovers });
     note("%s: %zu puts in %.1f s (one every %u us at most), %zu acknowledged; refused: %zu "
-         "ENOTCONN, %zu ECONNRESET, %zu ETIMEDOUT, %zu EIO, %zu other; the replica said "
+         "ENOTCONN, %zu ECONNRESET, %zu ETIMEDOUT, %zu EIO, %zu other (last: %s); the replica said "
          "ROLE master after %.0f ms, the cache followed after %.0f ms and counted %llu "
          "redirects, %llu reconnects, %llu remote errors",
          wl, n, n > 0 ? (double)(w.rec[n - 1].t1 - w.rec[0].t0) / 1e9 : 0.0, FO_PACE_NS / 1000,
          acked, e_notconn, e_reset, e_timeout, e_io, e_other,
-         t_role != 0 ? (double)(t_role - t_ev) / 1e6 : -1.0,
+         e_other > 0 ? cache_strerror(other_rc) : "none", t_role != 0 ? (double)(t_role - t_ev) / 1e6 : -1.0,
          t_follow != 0 ? (double)(t_follow - t_ev) / 1e6 : -1.0,
          (unsigned long long)(b.redirects - a.redirects),
          (unsigned long long)(b.reconnects - a.reconnects),
          (unsigned long long)(b.remote_errors - a.remote_errors));
     free(w.rec);
+    stop_cache(c);
 }
 
 /* The slots of primary p in rg[0..nr) as SLOTS flags. */
@@ -2141,6 +2156,7 @@ bench_failover(void)
     t = (target_t){ .cluster = cl.seeds, .n_cluster = cl.n, .primaries = cl.primaries };
     c = cache_on(&t, "fo", 0, 0);
     snprintf(prefix, sizeof(prefix), "%sfo:", base);
+    memset(victim, 0, sizeof(victim));
 
     /* The rows count refusals by the failing primary's slots, computed
      * here: check once that a key is where this computation says. */
@@ -2160,6 +2176,8 @@ bench_failover(void)
     if (!ok)
         problem("failover: a key is not on the primary its slot names (%u): the victim "
                 "counts below are wrong", cache_key_slot(prefix, key));
+    stop_cache(c);
+    c = NULL;
 
     /* (a) CLUSTER FAILOVER on the replica of the primary of slot 0. */
     if ((v = range_of(rg, nr, 0)) == NULL || v->replica == 0) {
@@ -2169,7 +2187,7 @@ bench_failover(void)
     victim_slots(rg, nr, v->primary, victim);
     rport = v->replica;
     pr = (promo_t){ rport, 0 };
-    run_failover("failover: CLUSTER FAILOVER", c, prefix, victim, &pr, trigger_cluster_failover,
+    run_failover("failover: CLUSTER FAILOVER", &t, "fa", victim, &pr, trigger_cluster_failover,
                  &rport, 1);
 
     /* (b) SIGKILL of the primary of slot 16383 (another shard), once
@@ -2189,10 +2207,10 @@ bench_failover(void)
     }
     victim_slots(rg, nr, v->primary, victim);
     pr = (promo_t){ v->replica, 0 };
-    run_failover("failover: kill -9 primary", c, prefix, victim, &pr, trigger_kill, &cl.pid[i],
-                 0);
+    run_failover("failover: kill -9 primary", &t, "fb", victim, &pr, trigger_kill, &cl.pid[i], 0);
 out:
-    stop_cache(c);
+    if (c != NULL)
+        stop_cache(c);
     cluster_stop(&cl);
 }
 
@@ -2238,9 +2256,7 @@ bench_sentinel(void)
     promo_t pr;
     pid_t pids[5];
     size_t np = 0, i;
-    char prefix[128];
     target_t t;
-    cache_t *c;
 
     if (topo_ready() != 0)
         return;
@@ -2271,12 +2287,8 @@ bench_sentinel(void)
         goto out;
     }
     t = (target_t){ .sentinels = sn, .n_sentinels = 3, .primaries = 1 };
-    c = cache_on(&t, "sn", 0, 0);
-    snprintf(prefix, sizeof(prefix), "%ssn:", base);
     pr = (promo_t){ rport, sp[1] };
-    run_failover("failover: SENTINEL FAILOVER", c, prefix, NULL, &pr, trigger_sentinel, &sp[0],
-                 0);
-    stop_cache(c);
+    run_failover("failover: SENTINEL FAILOVER", &t, "fs", NULL, &pr, trigger_sentinel, &sp[0], 0);
 out:
     while (np > 0)
         kid_stop(pids[--np]);
