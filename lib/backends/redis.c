@@ -222,7 +222,7 @@ typedef struct rd_inval_msg {
 
 /* Timer and message tags (gc_host_timer, gc_host_msg_send). */
 enum { RD_TIMER_RECONNECT = 1, RD_TIMER_FLUSH = 2, RD_TIMER_PING = 3 };
-enum { RD_MSG_INVAL = 1, RD_MSG_TOPO = 2, RD_MSG_SWITCH = 3 };
+enum { RD_MSG_INVAL = 1, RD_MSG_TOPO = 2, RD_MSG_SWITCH = 3, RD_MSG_FENCE = 4 };
 
 typedef struct gc_backend gc_redis_t;
 
@@ -1620,7 +1620,7 @@ rd_start(gc_backend_t *r)
     rd_sigpipe_block();
     gc_host_clear(r->h);
     rd_publish(r);
-    if ((rc = rd_conn_start(&r->cfg, r->h, RD_MSG_TOPO, RD_MSG_SWITCH, &r->conn)) != 0)
+    if ((rc = rd_conn_start(&r->cfg, r->h, RD_MSG_TOPO, RD_MSG_SWITCH, RD_MSG_FENCE, &r->conn)) != 0)
         return rc;
     rd_mark_down(r);
     rd_want_topo(r);
@@ -1756,14 +1756,24 @@ rd_message(gc_backend_t *r, uint32_t tag, const void *data, size_t size)
             rd_install(r, t);
         return;
     }
+    if (tag == RD_MSG_FENCE) {
+        /* A failover of our master started: what the old primary
+         * acknowledges from now on may be lost with it.  Hold no link
+         * until the connector says it ended (RD_MSG_SWITCH). */
+        r->requested = 0;
+        rd_down_all(r);
+        return;
+    }
     if (tag == RD_MSG_SWITCH) {
         const rd_switch_msg_t *sw = data;
 
-        /* The master moved: unless we are on the new one already, drop
-         * the old link (it would answer READONLY, or stay a primary cut
-         * off from the others) and ask for the new one. */
+        /* The master moved (or a failover ended: ip ""): unless we are on
+         * the new one already, drop the old link (it would answer
+         * READONLY, or stay a primary cut off from the others) and ask
+         * for the new one. */
         if (size >= sizeof(*sw) &&
-            (r->nnodes == 0 || rd_node_by_addr(r, sw->ip, sw->port) == NULL)) {
+            (r->nnodes == 0 || r->nup < r->nnodes ||
+             (sw->ip[0] != '\0' && rd_node_by_addr(r, sw->ip, sw->port) == NULL))) {
             r->requested = 0;   /* one in flight may name the old master */
             rd_down_all(r);
         }

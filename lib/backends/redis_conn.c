@@ -7,13 +7,13 @@
  *   - Sentinel: ask the sentinels in turn (the one that answered last
  *     first) for the address of the master, open the link, and check with
  *     ROLE that the server is a primary now (a sentinel may still name a
- *     demoted one for a moment); the sentinel that answered becomes the
- *     watch: a connection subscribed to +switch-master;
+ *     demoted one for a moment); then watch every sentinel (a connection
+ *     subscribed to its failover events: see "Fencing" below);
  *   - Cluster: ask a node (the primaries of the last map first, then the
  *     seeds) for CLUSTER SLOTS, and open a link to every primary.
  * Then it keeps the topology for the worker (rd_conn_take) and tells it
  * with a message.  Between requests it sleeps in poll(2) on a wake-up pipe
- * and, in Sentinel mode, on the watch; a +switch-master for our master is
+ * and, in Sentinel mode, on the watches; a +switch-master for our master is
  * forwarded to the worker, which drops its link and asks for a new
  * topology.  A lost watch is restored within a second, and the master's
  * address is asked again then (a switch announced while no watch was
@@ -44,7 +44,7 @@
 #include <unistd.h>
 
 #define RD_WATCH_RETRY_MS 1000   /* a lost sentinel watch is restored */
-#define RD_SWITCH_CHANNEL "+switch-master"
+#define RD_FENCE_MAX_MS 15000    /* a failover heard of and never ended */
 #define RD_INVAL_CHANNEL "__redis__:invalidate"
 
 struct rd_conn {
@@ -61,12 +61,19 @@ struct rd_conn {
     rd_topo_t *ready;         /* built, not yet taken */
 
     /* Connector thread only. */
-    redisContext *watch;      /* Sentinel: subscribed to +switch-master */
+    redisContext *watch[RD_NODES_MAX];   /* Sentinel: one per sentinel,
+                                 subscribed to its failover events */
+    int trying[RD_NODES_MAX]; /* that sentinel is failing our master over */
+    int watched;              /* watches were opened once already */
+    uint64_t watch_retry;     /* when missing watches are tried again */
+    int fenced;               /* a failover of our master is in progress */
+    uint64_t fence_since;
     size_t sentinel;          /* the sentinel that answered last */
     char cur_ip[RD_IP_MAX];   /* Sentinel: the primary of the last topology */
     int cur_port;
     rd_link_t known[RD_NODES_MAX];   /* Cluster: primaries of the last map */
     size_t nknown;
+    uint32_t fence_tag;
 };
 
 /* ------------------------------------------------------------------ */
@@ -141,6 +148,15 @@ rd_parse_hostport(const char *s, size_t len, char *ip, size_t cap, int *port)
 
 /* ------------------------------------------------------------------ */
 /* Names, bounded                                                       */
+
+static uint64_t
+rd_mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 /*
  * One lookup: a thread of ours runs getaddrinfo(3) (which has no timeout)
@@ -474,27 +490,6 @@ rd_sentinel_ask(rd_conn_t *c, size_t i, char *ip, int *port, redisContext **x)
     return 0;
 }
 
-/* Make x (a sentinel connection) the watch: SUBSCRIBE +switch-master. */
-static void
-rd_watch_set(rd_conn_t *c, redisContext *x)
-{
-    const char *argv[2] = { "SUBSCRIBE", RD_SWITCH_CHANNEL };
-    size_t lens[2] = { 9, sizeof(RD_SWITCH_CHANNEL) - 1 };
-    redisReply *rep;
-
-    if (c->watch != NULL) {
-        redisFree(x);
-        return;
-    }
-    rep = rd_command(x, 2, argv, lens);
-    if (rep == NULL) {
-        redisFree(x);
-        return;
-    }
-    freeReplyObject(rep);
-    c->watch = x;
-}
-
 static void
 rd_send_switch(rd_conn_t *c, const char *ip, int port)
 {
@@ -509,6 +504,17 @@ rd_send_switch(rd_conn_t *c, const char *ip, int port)
         gc_host_msg_free(m);
 }
 
+/* Tell the worker to stop writing to the primary it has: a failover of
+ * our master has started. */
+static void
+rd_send_fence(rd_conn_t *c)
+{
+    void *m = gc_host_msg_buf(1);
+
+    if (m != NULL && gc_host_msg_send(c->h, c->fence_tag, m) != 0)
+        gc_host_msg_free(m);
+}
+
 /* The primary of the master, from the sentinels; link opened into t. */
 static int
 rd_build_sentinel(rd_conn_t *c, rd_topo_t *t)
@@ -516,6 +522,10 @@ rd_build_sentinel(rd_conn_t *c, rd_topo_t *t)
     const rd_cfg_t *cfg = c->cfg;
     size_t k;
 
+    /* During a failover the sentinels still name the old master: do not
+     * go back to it (what it acknowledges now may be lost). */
+    if (c->fenced)
+        return -EAGAIN;
     for (k = 0; k < cfg->nseeds && !rd_conn_stopping(c); k++) {
         size_t i = (c->sentinel + k) % cfg->nseeds;
         rd_link_t *l = &t->links[0];
@@ -530,7 +540,7 @@ rd_build_sentinel(rd_conn_t *c, rd_topo_t *t)
             redisFree(x);
             continue;
         }
-        rd_watch_set(c, x);
+        redisFree(x);
         snprintf(c->cur_ip, sizeof(c->cur_ip), "%s", l->ip);
         c->cur_port = l->port;
         return 0;
@@ -538,66 +548,150 @@ rd_build_sentinel(rd_conn_t *c, rd_topo_t *t)
     return -ENOTCONN;
 }
 
-/* Read what the watch has; forward a switch of our master. */
+/*
+ * Fencing.  Sentinel promotes a replica first and announces the new master
+ * (+switch-master) only once it has seen the promotion, about a second
+ * later with its defaults; meanwhile the old master still acknowledges
+ * writes, and loses them when it is made a replica.  So the connector
+ * watches every sentinel, and from the moment one announces
+ * +try-failover for our master until that attempt ends (+switch-master,
+ * -failover-abort-*, +failover-end*) or RD_FENCE_MAX_MS pass, the worker
+ * holds no link (calls get -ENOTCONN) and the connector does not
+ * reconnect to the old master.  Sentinel moves from +try-failover to the
+ * promotion over several of its 100 ms ticks, so the fence is up before
+ * the replica is promoted.
+ */
 static void
-rd_watch_read(rd_conn_t *c)
+rd_fence_update(rd_conn_t *c, const char *ip, int port)
+{
+    size_t i;
+    int any = 0;
+
+    for (i = 0; i < c->cfg->nseeds; i++)
+        any |= c->trying[i];
+    if (any && !c->fenced) {
+        c->fenced = 1;
+        c->fence_since = rd_mono_ms();
+        rd_send_fence(c);
+    } else if (!any && c->fenced) {
+        c->fenced = 0;
+        rd_send_switch(c, ip, port);   /* ip "": look again */
+    } else if (ip[0] != '\0') {
+        rd_send_switch(c, ip, port);
+    }
+}
+
+/* One event from sentinel i's watch. */
+static void
+rd_watch_event(rd_conn_t *c, size_t i, const char *chan, const char *data)
+{
+    char a[256], name[256], nip[RD_IP_MAX], oip[RD_IP_MAX];
+    int oport, nport;
+    size_t k;
+
+    if (strcmp(chan, "+switch-master") == 0) {
+        /* "<name> <old ip> <old port> <new ip> <new port>" */
+        if (sscanf(data, "%255s %63s %d %63s %d", name, oip, &oport, nip, &nport) == 5 &&
+            strcmp(name, c->cfg->master) == 0) {
+            for (k = 0; k < c->cfg->nseeds; k++)
+                c->trying[k] = 0;
+            rd_fence_update(c, nip, nport);
+        }
+        return;
+    }
+    /* "master <name> <ip> <port> ..." */
+    if (sscanf(data, "%255s %255s", a, name) != 2 || strcmp(a, "master") != 0 ||
+        strcmp(name, c->cfg->master) != 0)
+        return;
+    c->trying[i] = strcmp(chan, "+try-failover") == 0;   /* else: ended */
+    rd_fence_update(c, "", 0);
+}
+
+static void
+rd_watch_close(rd_conn_t *c, size_t i)
+{
+    if (c->watch[i] != NULL)
+        redisFree(c->watch[i]);
+    c->watch[i] = NULL;
+    c->trying[i] = 0;   /* what it was doing is unknown now */
+}
+
+/* Read what watch i has. */
+static void
+rd_watch_read(rd_conn_t *c, size_t i)
 {
     redisReply *rep;
 
-    if (redisBufferRead(c->watch) != REDIS_OK) {
-        redisFree(c->watch);
-        c->watch = NULL;
+    if (redisBufferRead(c->watch[i]) != REDIS_OK) {
+        rd_watch_close(c, i);
+        rd_fence_update(c, "", 0);
         return;
     }
     for (;;) {
         rep = NULL;
-        if (redisGetReplyFromReader(c->watch, (void **)&rep) != REDIS_OK) {
-            redisFree(c->watch);
-            c->watch = NULL;
+        if (redisGetReplyFromReader(c->watch[i], (void **)&rep) != REDIS_OK) {
+            rd_watch_close(c, i);
+            rd_fence_update(c, "", 0);
             return;
         }
         if (rep == NULL)
             return;
-        /* ["message", "+switch-master", "<name> <old ip> <old port>
-         *  <new ip> <new port>"] */
-        if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
-            rep->element[2]->type == REDIS_REPLY_STRING) {
-            char name[256], oip[RD_IP_MAX], nip[RD_IP_MAX];
-            int oport, nport;
-
-            if (rep->element[2]->len < 512 &&
-                sscanf(rep->element[2]->str, "%255s %63s %d %63s %d", name, oip, &oport, nip,
-                       &nport) == 5 &&
-                strcmp(name, c->cfg->master) == 0) {
-                rd_send_switch(c, nip, nport);
-            }
-        }
+        /* ["pmessage", pattern, channel, data] */
+        if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 4 &&
+            rep->element[2]->type == REDIS_REPLY_STRING &&
+            rep->element[3]->type == REDIS_REPLY_STRING && rep->element[3]->len < 1024)
+            rd_watch_event(c, i, rep->element[2]->str, rep->element[3]->str);
         freeReplyObject(rep);
     }
 }
 
-/* No watch: ask the sentinels again, watch the one that answers, and
- * report a master that moved meanwhile. */
+/* Open the watches that are missing.  After the first time, a watch that
+ * comes back also asks its sentinel for the master: a switch announced
+ * while nobody listened is not missed. */
 static void
-rd_watch_restore(rd_conn_t *c)
+rd_watch_fill(rd_conn_t *c)
 {
+    static const char *const pats[4] = { "+switch-master", "+try-failover",
+                                         "-failover-abort-*", "+failover-end*" };
     const rd_cfg_t *cfg = c->cfg;
-    size_t k;
+    size_t i;
 
-    for (k = 0; k < cfg->nseeds && !rd_conn_stopping(c); k++) {
-        size_t i = (c->sentinel + k) % cfg->nseeds;
-        char ip[RD_IP_MAX];
-        redisContext *x;
-        int port;
+    for (i = 0; i < cfg->nseeds && !rd_conn_stopping(c); i++) {
+        const char *argv[5] = { "PSUBSCRIBE", pats[0], pats[1], pats[2], pats[3] };
+        size_t lens[5] = { 10, strlen(pats[0]), strlen(pats[1]), strlen(pats[2]),
+                           strlen(pats[3]) };
+        char sip[RD_IP_MAX], ip[RD_IP_MAX];
+        redisContext *x, *q;
+        redisReply *rep;
+        int k, ok = 1, port;
 
-        if (rd_sentinel_ask(c, i, ip, &port, &x) != 0)
+        if (c->watch[i] != NULL)
             continue;
-        c->sentinel = i;
-        rd_watch_set(c, x);
-        if (strcmp(ip, c->cur_ip) != 0 || port != c->cur_port)
-            rd_send_switch(c, ip, port);
-        return;
+        if (rd_resolve(cfg->seeds[i].host, sip, sizeof(sip), cfg->connect_ms) != 0 ||
+            (x = rd_dial(cfg, sip, cfg->seeds[i].port, NULL, cfg->sentinel_pass)) == NULL)
+            continue;
+        if (redisAppendCommandArgv(x, 5, argv, lens) != REDIS_OK)
+            ok = 0;
+        for (k = 0; k < 4 && ok; k++) {
+            rep = NULL;
+            ok = redisGetReply(x, (void **)&rep) == REDIS_OK && rep != NULL &&
+                rep->type == REDIS_REPLY_ARRAY;
+            if (rep != NULL)
+                freeReplyObject(rep);
+        }
+        if (!ok) {
+            redisFree(x);
+            continue;
+        }
+        c->watch[i] = x;
+        if (c->watched && c->cur_port != 0 && rd_sentinel_ask(c, i, ip, &port, &q) == 0) {
+            redisFree(q);
+            if (!c->fenced && (strcmp(ip, c->cur_ip) != 0 || port != c->cur_port))
+                rd_send_switch(c, ip, port);
+        }
     }
+    c->watched = 1;
+    c->watch_retry = rd_mono_ms() + RD_WATCH_RETRY_MS;
 }
 
 /* ------------------------------------------------------------------ */
@@ -745,6 +839,7 @@ rd_conn_main(void *arg)
 {
     rd_conn_t *c = arg;
     sigset_t set;
+    int k;
 
     /* hiredis writes with write(2): a closed peer must give EPIPE, not kill
      * the program.  A SIGPIPE left pending on this thread dies with it. */
@@ -752,7 +847,8 @@ rd_conn_main(void *arg)
     sigaddset(&set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     for (;;) {
-        struct pollfd fds[2] = { { -1, 0, 0 }, { -1, 0, 0 } };
+        struct pollfd fds[1 + RD_NODES_MAX];
+        size_t widx[1 + RD_NODES_MAX];
         int want, stop, nfds = 1, timeout = -1;
 
         pthread_mutex_lock(&c->lock);
@@ -781,14 +877,37 @@ rd_conn_main(void *arg)
         }
         fds[0].fd = c->wake[0];
         fds[0].events = POLLIN;
-        if (c->watch != NULL) {
-            fds[1].fd = c->watch->fd;
-            fds[1].events = POLLIN;
-            nfds = 2;
-        } else if (c->cfg->mode == RD_MODE_SENTINEL && c->cur_port != 0) {
-            timeout = RD_WATCH_RETRY_MS;
+        if (c->cfg->mode == RD_MODE_SENTINEL && c->cur_port != 0) {
+            uint64_t now = rd_mono_ms();
+            size_t i, missing = 0;
+
+            if (c->fenced && now - c->fence_since >= RD_FENCE_MAX_MS) {
+                for (i = 0; i < c->cfg->nseeds; i++)
+                    c->trying[i] = 0;
+                rd_fence_update(c, "", 0);   /* never ended: give up */
+            }
+            if (now >= c->watch_retry)
+                rd_watch_fill(c);
+            for (i = 0; i < c->cfg->nseeds; i++) {
+                if (c->watch[i] == NULL) {
+                    missing++;
+                    continue;
+                }
+                fds[nfds].fd = c->watch[i]->fd;
+                fds[nfds].events = POLLIN;
+                widx[nfds++] = i;
+            }
+            now = rd_mono_ms();
+            if (missing > 0)
+                timeout = c->watch_retry > now ? (int)(c->watch_retry - now) : 0;
+            if (c->fenced) {
+                uint64_t end = c->fence_since + RD_FENCE_MAX_MS;
+                int left = end > now ? (int)(end - now) : 0;
+
+                timeout = timeout < 0 || left < timeout ? left : timeout;
+            }
         }
-        if ((nfds = poll(fds, (nfds_t)nfds, timeout)) < 0)
+        if (poll(fds, (nfds_t)nfds, timeout) < 0)
             continue;   /* EINTR */
         if (fds[0].revents != 0) {
             char buf[64];
@@ -796,14 +915,12 @@ rd_conn_main(void *arg)
             while (read(c->wake[0], buf, sizeof(buf)) > 0)
                 ;
         }
-        if (c->watch != NULL && fds[1].revents != 0)
-            rd_watch_read(c);
-        else if (nfds == 0 && timeout > 0)
-            rd_watch_restore(c);   /* a second without a watch */
+        for (k = 1; k < nfds; k++)
+            if (fds[k].revents != 0 && c->watch[widx[k]] != NULL)
+                rd_watch_read(c, widx[k]);
     }
-    if (c->watch != NULL)
-        redisFree(c->watch);
-    c->watch = NULL;
+    for (k = 0; k < (int)c->cfg->nseeds && c->cfg->mode == RD_MODE_SENTINEL; k++)
+        rd_watch_close(c, (size_t)k);
     return NULL;
 }
 
@@ -820,7 +937,7 @@ rd_conn_wake(rd_conn_t *c)
 
 int
 rd_conn_start(const rd_cfg_t *cfg, gc_host_t *h, uint32_t topo_tag, uint32_t switch_tag,
-              rd_conn_t **out)
+              uint32_t fence_tag, rd_conn_t **out)
 {
     pthread_condattr_t ca;
     rd_conn_t *c;
@@ -832,6 +949,7 @@ rd_conn_start(const rd_cfg_t *cfg, gc_host_t *h, uint32_t topo_tag, uint32_t swi
     c->h = h;
     c->topo_tag = topo_tag;
     c->switch_tag = switch_tag;
+    c->fence_tag = fence_tag;
     if (pipe2(c->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
         gc_free(c);
         return -EMFILE;

@@ -92,9 +92,10 @@ redisReply *rd_command(redisContext *x, int argc, const char **argv, const size_
  * the connector builds one (every step bounded by connect_timeout_ms),
  * keeps it, and sends the worker a message with tag `topo_tag`
  * (gc_host_msg_send); the worker collects it with rd_conn_take.  In
- * Sentinel mode the connector also stays subscribed to a sentinel's
- * +switch-master and sends `switch_tag` (payload: rd_switch_msg_t) when
- * the master it follows moves.
+ * Sentinel mode the connector also watches every sentinel: it sends
+ * `fence_tag` when a failover of our master starts (the worker must stop
+ * using its primary) and `switch_tag` (payload: rd_switch_msg_t; ip ""
+ * when the address is not known) when it ended or the master moved.
  */
 typedef struct rd_conn rd_conn_t;
 
@@ -104,7 +105,7 @@ typedef struct rd_switch_msg {
 } rd_switch_msg_t;
 
 int rd_conn_start(const rd_cfg_t *cfg, gc_host_t *h, uint32_t topo_tag, uint32_t switch_tag,
-                  rd_conn_t **out);
+                  uint32_t fence_tag, rd_conn_t **out);
 /* Worker: build a new topology (several requests before one is served are
  * one).  A cluster is asked for its slot map through the primaries of the
  * last topology built first, then the seeds. */
