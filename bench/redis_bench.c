@@ -1916,6 +1916,16 @@ plain_has(const char *prefix, const unsigned char *key, const unsigned char *wan
     return ok;
 }
 
+/* "t - t0" as "N ms" in buf (32 bytes), or "(never)" when t is 0. */
+static const char *
+ms_since(uint64_t t, uint64_t t0, char *buf)
+{
+    if (t == 0)
+        return "(never)";
+    snprintf(buf, 32, "%.0f ms", (double)(t - t0) / 1e6);
+    return buf;
+}
+
 /* Who names the new primary, and when it is known: the promoted node
  * itself (cluster: ROLE says master, and its slots come with it), or the
  * sentinels (they name it to clients only once they have switched). */
@@ -1966,6 +1976,7 @@ run_failover(const char *wl, const target_t *t, const char *tag, const unsigned 
     size_t e_notconn = 0, e_reset = 0, e_timeout = 0, e_io = 0, e_other = 0, retries = 0;
     size_t there = 0;
     int other_rc = 0;
+    char role_ms[32], follow_ms[32];
     cache_stats_t a = stats_of(c), b;
     writer_t w = { .c = c, .prefix = prefix, .victim = victim };
     int in_gap = 0;
@@ -2096,12 +2107,12 @@ run_failover(const char *wl, const target_t *t, const char *tag, const unsigned 
                         ">= 1", b.failovers > a.failovers });
     note("%s: %zu puts in %.1f s (one every %u us at most), %zu acknowledged; refused: %zu "
          "ENOTCONN, %zu ECONNRESET, %zu ETIMEDOUT, %zu EIO, %zu other (last: %s); the replica said "
-         "ROLE master after %.0f ms, the cache followed after %.0f ms and counted %llu "
+         "ROLE master after %s, the cache followed after %s and counted %llu "
          "redirects, %llu reconnects, %llu remote errors",
          wl, n, n > 0 ? (double)(w.rec[n - 1].t1 - w.rec[0].t0) / 1e9 : 0.0, FO_PACE_NS / 1000,
          acked, e_notconn, e_reset, e_timeout, e_io, e_other,
-         e_other > 0 ? cache_strerror(other_rc) : "none", t_role != 0 ? (double)(t_role - t_ev) / 1e6 : -1.0,
-         t_follow != 0 ? (double)(t_follow - t_ev) / 1e6 : -1.0,
+         e_other > 0 ? cache_strerror(other_rc) : "none", ms_since(t_role, t_ev, role_ms),
+         ms_since(t_follow, t_ev, follow_ms),
          (unsigned long long)(b.redirects - a.redirects),
          (unsigned long long)(b.reconnects - a.reconnects),
          (unsigned long long)(b.remote_errors - a.remote_errors));
@@ -2356,9 +2367,14 @@ main(int argc, char **argv)
     if (no_cluster) {
         note("Cluster and Sentinel rows skipped (--no-cluster)");
     } else {
+        uint64_t t0 = now_ns();
+
         bench_scale();
         bench_failover();
         bench_sentinel();
+        if (topo_ready() == 0)
+            note("workloads 6 and 7 (cluster, failover) took %.0f s",
+                 (double)(now_ns() - t0) / 1e9);
     }
     if (!json && notes_len > 0)
         printf("\n%s", notes);
