@@ -116,7 +116,11 @@ typedef struct cache_redis_opts {
     const char *password;      /* [none] sent with AUTH */
     int db;                    /* [0] SELECT'ed database */
     const char *prefix;        /* ["gencache:"] before every key; "" allowed */
-    int connect_timeout_ms;    /* [500] per connection attempt */
+    int connect_timeout_ms;    /* [500] per connection step (name lookup,
+                                  connect, each set-up command), all on the
+                                  cache's connector thread: the worker never
+                                  waits for one.  cache_start waits for the
+                                  first attempt at most 2x this + 100 ms */
     int io_timeout_ms;         /* [2000] a command without a reply in this
                                   time drops the connection (the worker also
                                   PINGs every min(1 s, near_ttl_ms / 2) to
