@@ -66,7 +66,7 @@
  * 5k instead of 20k round trips, N = 20k instead of 200k, 200 instead of
  * 1000 rounds; workload 6: 2k instead of 10k sync operations, N = 20k
  * instead of 200k; workload 7 waits 0.5 s instead of 1 s after the last
- * refusal); workload 5 reports percentiles over its rounds.  --json prints
+ * refusal, and gives up after 5 s instead of 20 s); workload 5 reports percentiles over its rounds.  --json prints
  * one JSON object per figure and line instead of the table (the notes then
  * go to stderr).  A failed check (a wrong value, an error,
  * remote reads during the near-cache loop) is reported on stderr and makes
