@@ -171,18 +171,27 @@ primaries(const ctopo_t *t, rh_server_t **p)
     return k;
 }
 
-/* The replica of primary p. */
+/* The replica of primary p: asked of the replicas themselves (INFO
+ * replication), not of the gossip of CLUSTER NODES, which may not have
+ * reached every node yet when the cluster has just settled. */
 static rh_server_t *
 replica_of(const ctopo_t *t, const rh_server_t *p)
 {
-    rh_cnode_t cn[16];
-    char id[41];
-    int n = rh_cluster_nodes(any_port(t), cn, 16), i;
+    int64_t deadline = rh_now_ms() + SETTLE_WAIT_MS;
+    int i;
 
-    ck_assert_int_eq(rh_cluster_myid(p->port, id), 0);
-    for (i = 0; i < n; i++)
-        if (!cn[i].primary && strcmp(cn[i].primary_id, id) == 0)
-            return node_of_port(t, cn[i].port);
+    do {
+        for (i = 0; i < NODES; i++) {
+            char port[16];
+
+            if (t->node[i]->pid == 0 || t->node[i] == p || rh_is_primary(t->node[i]) != 0)
+                continue;
+            if (rh_info(t->node[i], "replication", "master_port", port, sizeof(port)) == 0 &&
+                atoi(port) == p->port)
+                return t->node[i];
+        }
+        rh_sleep_ms(50);
+    } while (rh_now_ms() < deadline);
     ck_abort_msg("primary %d has no replica", p->port);
     return NULL;
 }
