@@ -79,6 +79,8 @@
 #define RD_PIPE_BYTES ((size_t)8 << 20)  /* or bytes appended since */
 #define RD_BACKOFF_MIN_MS 10
 #define RD_REDIRECTS_MAX 5     /* MOVED / ASK followed for one command */
+#define RD_CLUSTER_BACKOFF_MS 200  /* backoff ceiling while part of a
+                                      cluster is up (rd_after_topo) */
 #define RD_SCAN_COUNT "1000"
 
 static const unsigned char rd_magic[4] = { 0xff, 'g', 'c', 0x01 };
@@ -1063,6 +1065,11 @@ rd_after_topo(gc_redis_t *r)
     }
     rd_arm(r);
     r->backoff = r->backoff * 2 < r->backoff_max ? r->backoff * 2 : r->backoff_max;
+    /* A cluster with some primaries up is mid-failover, most likely: a
+     * replica is promoted after the node timeout, and reading the map
+     * again is cheap next to the slots refused meanwhile. */
+    if (r->slots != NULL && r->nup > 0 && r->backoff > RD_CLUSTER_BACKOFF_MS)
+        r->backoff = RD_CLUSTER_BACKOFF_MS;
 }
 
 /*
