@@ -902,6 +902,9 @@ rd_want_topo(gc_redis_t *r)
         return;
     r->requested = 1;
     rd_conn_request(r->conn);
+    /* The timer takes the topology itself if its note is lost (no memory
+     * for the message), and checks down_limit_ms meanwhile. */
+    rd_arm(r);
 }
 
 /* The first moment something is missing: down_limit_ms counts from it. */
@@ -1046,8 +1049,13 @@ rd_after_topo(gc_redis_t *r)
     uint64_t down;
 
     if (r->nnodes > 0 && r->nup == r->nnodes) {
-        r->down = 0;
-        r->backoff = RD_BACKOFF_MIN_MS;
+        /* Connected; `down` and the backoff are reset only once the links
+         * have answered a PING (rd_ping_timer): a server that takes the
+         * link and then refuses every write (READONLY) does not make a
+         * reconnection per call, and down_limit_ms still runs. */
+        if (r->down && !r->ping_armed &&
+            gc_host_timer(r->h, RD_BACKOFF_MIN_MS, RD_TIMER_PING) == 0)
+            r->ping_armed = 1;
         return;
     }
     rd_mark_down(r);
@@ -1085,10 +1093,10 @@ rd_install(gc_redis_t *r, rd_topo_t *t)
     size_t i, up = 0;
     int moved;
 
-    r->requested = 0;
     for (i = 0; i < t->n; i++)
         up += t->links[i].cmd != NULL;
     if (t->err != 0 || up == 0) {
+        r->requested = 0;
         rd_topo_free(t);
         rd_after_topo(r);
         return;
@@ -1099,6 +1107,7 @@ rd_install(gc_redis_t *r, rd_topo_t *t)
         if ((fresh[i] = gc_calloc(1, sizeof(*fresh[i]))) == NULL) {
             while (i-- > 0)
                 gc_free(fresh[i]);
+            r->requested = 0;
             rd_topo_free(t);
             rd_after_topo(r);
             return;
@@ -1110,6 +1119,9 @@ rd_install(gc_redis_t *r, rd_topo_t *t)
     for (i = 0; i < r->nnodes; i++)
         rd_node_free(r, r->nodes[i]);
     r->nnodes = r->nup = 0;
+    /* Not before: a drain above that loses a link would ask for yet
+     * another topology, this one being installed. */
+    r->requested = 0;
     gc_free(r->slots);
     r->slots = t->slots;
     t->slots = NULL;
@@ -1140,8 +1152,11 @@ rd_install(gc_redis_t *r, rd_topo_t *t)
     if (moved)
         gc_stat_inc(&r->failovers, 1);
     r->ever_up = 1;
-    if (r->cfg.near && !r->ping_armed &&
-        gc_host_timer(r->h, (uint64_t)r->ping_ms, RD_TIMER_PING) == 0)
+    /* The first PING soon: until every link answered one, the cache
+     * counts as down (rd_after_topo, rd_ping_timer). */
+    if ((r->cfg.near || r->down) && !r->ping_armed &&
+        gc_host_timer(r->h, r->down ? RD_BACKOFF_MIN_MS : (uint64_t)r->ping_ms,
+                      RD_TIMER_PING) == 0)
         r->ping_armed = 1;
     rd_after_topo(r);
 }
@@ -1183,6 +1198,16 @@ rd_redirect_of(const redisReply *rep, int *ask, unsigned *slot, char *ip, int *p
         return 0;
     *slot = (unsigned)v;
     sp = end + 1;
+    if (sp[0] == ':') {
+        /* No endpoint: the node that answered, on this port (Redis's
+         * convention for an unknown endpoint); the caller fills ip in. */
+        v = strtol(sp + 1, &end, 10);
+        if (end == sp + 1 || *end != '\0' || v < 1 || v > 65535)
+            return 0;
+        ip[0] = '\0';
+        *port = (int)v;
+        return 1;
+    }
     return rd_parse_hostport(sp, strlen(sp), ip, RD_IP_MAX, port) == 0;
 }
 
@@ -1259,7 +1284,7 @@ rd_map_stale(gc_redis_t *r)
  * when it could not be sent (then it is lost and reported).
  */
 static int
-rd_cast_redirect(gc_redis_t *r, rd_pend_t p, const redisReply *rep)
+rd_cast_redirect(gc_redis_t *r, const rd_node_t *from, rd_pend_t p, const redisReply *rep)
 {
     static const char asking[] = "*1\r\n$6\r\nASKING\r\n";
     char ip[RD_IP_MAX];
@@ -1271,6 +1296,8 @@ rd_cast_redirect(gc_redis_t *r, rd_pend_t p, const redisReply *rep)
         !rd_redirect_of(rep, &ask, &slot, ip, &port))
         return -1;
     gc_stat_inc(&r->redirects, 1);
+    if (ip[0] == '\0')
+        memcpy(ip, from->ip, sizeof(ip));
     to = rd_node_by_addr(r, ip, port);
     if (!ask && r->slots != NULL && to != NULL)
         for (size_t i = 0; i < r->nnodes; i++)
@@ -1284,9 +1311,12 @@ rd_cast_redirect(gc_redis_t *r, rd_pend_t p, const redisReply *rep)
     if (ask) {
         rd_pend_t a = { NULL, 0, NULL, 0, RD_P_ASKING, 0, p.sender };
 
-        if (redisAppendFormattedCommand(to->cmd, asking, sizeof(asking) - 1) != REDIS_OK ||
-            rd_pend_push(r, to, &a) != 0)
-            return -1;   /* (a stray ASKING only applies to the next command) */
+        if (redisAppendFormattedCommand(to->cmd, asking, sizeof(asking) - 1) != REDIS_OK)
+            return -1;
+        if (rd_pend_push(r, to, &a) != 0) {
+            rd_node_down(r, to);   /* ASKING's reply owed, unaccounted for */
+            return -1;
+        }
     }
     if (redisAppendFormattedCommand(to->cmd, p.cmd, p.cmdlen) != REDIS_OK)
         return -1;
@@ -1317,7 +1347,7 @@ rd_read_owed(gc_redis_t *r, rd_node_t *nd, size_t upto)
         nd->pdone++;
         if (p.kind == RD_P_ASKING) {
             /* ASKING's +OK (or an error the next reply shows too). */
-        } else if (rep->type == REDIS_REPLY_ERROR && rd_cast_redirect(r, p, rep) == 0) {
+        } else if (rep->type == REDIS_REPLY_ERROR && rd_cast_redirect(r, nd, p, rep) == 0) {
             /* sent again elsewhere: the record went with it */
             p.key = NULL;
             p.cmd = NULL;
@@ -1345,8 +1375,10 @@ rd_drain(gc_redis_t *r, rd_node_t *nd)
 {
     if (!nd->up)
         return -ECONNRESET;
-    if (rd_read_owed(r, nd, nd->npend) != 0)
-        return -ECONNRESET;
+    /* Until nothing is owed: a redirect may push onto nd itself. */
+    while (nd->pdone < nd->npend)
+        if (rd_read_owed(r, nd, nd->npend) != 0)
+            return -ECONNRESET;
     nd->npend = nd->pdone = nd->psent = 0;
     nd->pbytes = 0;
     return 0;
@@ -1555,6 +1587,8 @@ rd_tx_run_ask(gc_redis_t *r, unsigned slot, const char *buf, size_t len, redisRe
             return -ENOTCONN;
         }
         gc_stat_inc(&r->redirects, 1);
+        if (ip[0] == '\0')
+            memcpy(ip, nd->ip, sizeof(ip));
         to = rd_node_by_addr(r, ip, port);
         if (!rask && to != NULL && r->slots != NULL)
             for (i = 0; i < r->nnodes; i++)
@@ -1709,7 +1743,7 @@ static void
 rd_ping_timer(gc_redis_t *r)
 {
     const char *argv[1] = { "PING" };
-    size_t lens[1] = { 4 }, i;
+    size_t lens[1] = { 4 }, i, ok = 0;
     redisReply *rep;
 
     r->ping_armed = 0;
@@ -1717,10 +1751,19 @@ rd_ping_timer(gc_redis_t *r)
         return;   /* rd_install arms it again */
     /* A dead `cmd` fails here (rd_read takes the link down and empties
      * the near-cache); a live one costs one round trip per period. */
-    for (i = 0; i < r->nnodes; i++)
-        if (r->nodes[i]->up && rd_node_exchange(r, r->nodes[i], 1, argv, lens, &rep) == 0)
+    for (i = 0; i < r->nnodes; i++) {
+        if (r->nodes[i]->up && rd_node_exchange(r, r->nodes[i], 1, argv, lens, &rep) == 0) {
             freeReplyObject(rep);
-    if (r->nup > 0 && gc_host_timer(r->h, (uint64_t)r->ping_ms, RD_TIMER_PING) == 0)
+            ok++;
+        }
+    }
+    if (ok == r->nnodes && r->nup == r->nnodes) {
+        /* Every primary answered: connected for real (rd_after_topo). */
+        r->down = 0;
+        r->backoff = RD_BACKOFF_MIN_MS;
+    }
+    if (r->nup > 0 && (r->cfg.near || r->down) &&
+        gc_host_timer(r->h, (uint64_t)r->ping_ms, RD_TIMER_PING) == 0)
         r->ping_armed = 1;
 }
 
@@ -2503,6 +2546,10 @@ rd_recs_fetch(gc_redis_t *r, rd_recs_t *a)
                     return rd_not_connected(r);
             continue;
         }
+        /* Our replies must be the next ones on nd: a cast redirected here
+         * (from another node's drain) may be owed still. */
+        if (nd->npend > 0 && rd_drain(r, nd) != 0)
+            return -ENOTCONN;
         for (i = 0; i < a->n; i++) {
             const char *get[2] = { "GET", a->recs[i].rkey };
             const char *pttl[2] = { "PTTL", a->recs[i].rkey };
@@ -2850,6 +2897,10 @@ rd_clear_page(gc_redis_t *r, rd_node_t *nd, void *arg, const redisReply **keys, 
         gc_free(lens);
         return rc;
     }
+    if (!nd->up)
+        return rd_not_connected(r);
+    if (nd->npend > 0 && rd_drain(r, nd) != 0)   /* our replies come next */
+        return -ENOTCONN;
     for (i = 0; i < n; i++) {
         const char *argv[2] = { "DEL", keys[i]->str };
         size_t lens[2] = { 3, (size_t)keys[i]->len };

@@ -166,11 +166,18 @@ rd_mono_ms(void)
  * its helper threads are created inside glibc, out of the sanitizers'
  * sight, and TSan crashes in them.)
  */
+#define RD_ADDRS_MAX 4   /* addresses of a name tried, in the resolver's order */
+
+typedef struct rd_addrs {
+    int n;
+    char ip[RD_ADDRS_MAX][RD_IP_MAX];
+} rd_addrs_t;
+
 typedef struct rd_gai {
     pthread_mutex_t lock;
     pthread_cond_t cv;        /* signalled when done */
     int refs, done, rc;
-    char ip[RD_IP_MAX];
+    rd_addrs_t out;
     char name[];
 } rd_gai_t;
 
@@ -193,33 +200,36 @@ static void *
 rd_gai_main(void *arg)
 {
     rd_gai_t *q = arg;
-    struct addrinfo hints, *res = NULL;
-    char ip[RD_IP_MAX];
-    int rc;
+    struct addrinfo hints, *res = NULL, *ai;
+    rd_addrs_t out;
 
     memset(&hints, 0, sizeof(hints));
+    memset(&out, 0, sizeof(out));
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    rc = getaddrinfo(q->name, NULL, &hints, &res) == 0 && res != NULL &&
-        getnameinfo(res->ai_addr, res->ai_addrlen, ip, sizeof(ip), NULL, 0,
-                    NI_NUMERICHOST) == 0 ? 0 : -EHOSTUNREACH;
+    if (getaddrinfo(q->name, NULL, &hints, &res) == 0)
+        for (ai = res; ai != NULL && out.n < RD_ADDRS_MAX; ai = ai->ai_next)
+            if (getnameinfo(ai->ai_addr, ai->ai_addrlen, out.ip[out.n], RD_IP_MAX, NULL, 0,
+                            NI_NUMERICHOST) == 0)
+                out.n++;
     if (res != NULL)
         freeaddrinfo(res);
     pthread_mutex_lock(&q->lock);
     q->done = 1;
-    q->rc = rc;
-    if (rc == 0)
-        memcpy(q->ip, ip, sizeof(ip));
+    q->rc = out.n > 0 ? 0 : -EHOSTUNREACH;
+    q->out = out;
     pthread_cond_signal(&q->cv);
     pthread_mutex_unlock(&q->lock);
     rd_gai_unref(q);
     return NULL;
 }
 
-/* The numeric address of host (ip, cap bytes), within ms.  0, -ETIMEDOUT,
- * -EHOSTUNREACH (no such name), -ENOMEM, -EAGAIN. */
+/* The numeric addresses of host (up to RD_ADDRS_MAX, in the resolver's
+ * order: every one is worth a try, "localhost" may give ::1 first to a
+ * server bound to 127.0.0.1 only), within ms.  0, -ETIMEDOUT,
+ * -EHOSTUNREACH (no such name), -ENOMEM, -EAGAIN, -EINVAL. */
 static int
-rd_resolve(const char *host, char *ip, size_t cap, int ms)
+rd_resolve(const char *host, rd_addrs_t *out, int ms)
 {
     unsigned char a[sizeof(struct in6_addr)];
     size_t n = strlen(host);
@@ -230,10 +240,12 @@ rd_resolve(const char *host, char *ip, size_t cap, int ms)
     rd_gai_t *q;
     int rc;
 
+    out->n = 0;
     if (inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1) {
-        if (n >= cap)
+        if (n >= RD_IP_MAX)
             return -EINVAL;
-        memcpy(ip, host, n + 1);
+        memcpy(out->ip[0], host, n + 1);
+        out->n = 1;
         return 0;
     }
     if ((q = gc_calloc(1, sizeof(*q) + n + 1)) == NULL)
@@ -265,12 +277,8 @@ rd_resolve(const char *host, char *ip, size_t cap, int ms)
     while (!q->done && pthread_cond_timedwait(&q->cv, &q->lock, &ts) != ETIMEDOUT)
         ;
     rc = !q->done ? -ETIMEDOUT : q->rc;
-    if (rc == 0) {
-        if (strlen(q->ip) < cap)
-            memcpy(ip, q->ip, strlen(q->ip) + 1);
-        else
-            rc = -EINVAL;
-    }
+    if (rc == 0)
+        *out = q->out;
     pthread_mutex_unlock(&q->lock);
     rd_gai_unref(q);
     return rc;
@@ -359,9 +367,12 @@ rd_topo_free(rd_topo_t *t)
  * invalidation channel, `cmd` SELECT'ed and tracking the prefix, its
  * reports redirected to `sub`.  With check_primary, ROLE must say
  * "master".  0, or -ENOTCONN with l's contexts closed. */
+static int rd_conn_stopping(rd_conn_t *c);
+
 static int
-rd_link_open(const rd_cfg_t *cfg, rd_link_t *l, int check_primary)
+rd_link_open(rd_conn_t *c, rd_link_t *l, int check_primary)
 {
+    const rd_cfg_t *cfg = c->cfg;
     redisReply *rep;
     long long id = 0;
     char idbuf[32], dbbuf[16];
@@ -388,7 +399,9 @@ rd_link_open(const rd_cfg_t *cfg, rd_link_t *l, int check_primary)
         }
         freeReplyObject(rep);
     }
-    if ((l->cmd = rd_dial(cfg, l->ip, l->port, cfg->user, cfg->pass)) == NULL)
+    /* Between the steps: rd_conn_stop waits for one step, not all. */
+    if (rd_conn_stopping(c) ||
+        (l->cmd = rd_dial(cfg, l->ip, l->port, cfg->user, cfg->pass)) == NULL)
         goto fail;
     if (check_primary) {
         const char *argv[1] = { "ROLE" };
@@ -449,24 +462,48 @@ rd_conn_stopping(rd_conn_t *c)
 /* ------------------------------------------------------------------ */
 /* Sentinel                                                             */
 
-/* Ask sentinel i for the master's address.  On 0, *x is the connection
- * to the sentinel (the caller's). */
+/* Dial host:port, trying each address of the name in turn (the stop
+ * flag checked between), with AUTH (pass NULL: none).  NULL on failure;
+ * the address used in ip_used (RD_IP_MAX bytes) if not NULL. */
+static redisContext *
+rd_dial_name(rd_conn_t *c, const char *host, int port, const char *user, const char *pass,
+             char *ip_used)
+{
+    rd_addrs_t a;
+    int k;
+
+    if (rd_resolve(host, &a, c->cfg->connect_ms) != 0)
+        return NULL;
+    for (k = 0; k < a.n && !rd_conn_stopping(c); k++) {
+        redisContext *x = rd_dial(c->cfg, a.ip[k], port, user, pass);
+
+        if (x != NULL) {
+            if (ip_used != NULL)
+                memcpy(ip_used, a.ip[k], RD_IP_MAX);
+            return x;
+        }
+    }
+    return NULL;
+}
+
+/* Ask sentinel i for the master's address (resolved: ip, RD_IP_MAX
+ * bytes).  0 or -ENOTCONN. */
 static int
-rd_sentinel_ask(rd_conn_t *c, size_t i, char *ip, int *port, redisContext **x)
+rd_sentinel_ask(rd_conn_t *c, size_t i, char *ip, int *port)
 {
     const rd_cfg_t *cfg = c->cfg;
     const char *argv[3] = { "SENTINEL", "get-master-addr-by-name", cfg->master };
     size_t lens[3] = { 8, 23, strlen(cfg->master) };
-    char sip[RD_IP_MAX];
+    redisContext *x;
     redisReply *rep;
+    rd_addrs_t a;
     int ok;
 
-    *x = NULL;
-    if (rd_resolve(cfg->seeds[i].host, sip, sizeof(sip), cfg->connect_ms) != 0)
+    x = rd_dial_name(c, cfg->seeds[i].host, cfg->seeds[i].port, NULL, cfg->sentinel_pass, NULL);
+    if (x == NULL)
         return -ENOTCONN;
-    if ((*x = rd_dial(cfg, sip, cfg->seeds[i].port, NULL, cfg->sentinel_pass)) == NULL)
-        return -ENOTCONN;
-    rep = rd_command(*x, 3, argv, lens);
+    rep = rd_command(x, 3, argv, lens);
+    redisFree(x);
     ok = rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
         rep->element[0]->type == REDIS_REPLY_STRING &&
         rep->element[1]->type == REDIS_REPLY_STRING;
@@ -477,17 +514,16 @@ rd_sentinel_ask(rd_conn_t *c, size_t i, char *ip, int *port, redisContext **x)
         memcpy(host, rep->element[0]->str, n);
         host[n] = '\0';
         *port = atoi(rep->element[1]->str);
+        /* A name (announce-hostnames) is resolved here, so that the
+         * worker compares addresses with addresses. */
         ok = n > 0 && *port > 0 && *port <= 65535 &&
-            rd_resolve(host, ip, RD_IP_MAX, cfg->connect_ms) == 0;
+            rd_resolve(host, &a, cfg->connect_ms) == 0;
+        if (ok)
+            memcpy(ip, a.ip[0], RD_IP_MAX);
     }
     if (rep != NULL)
         freeReplyObject(rep);
-    if (!ok) {
-        redisFree(*x);
-        *x = NULL;
-        return -ENOTCONN;
-    }
-    return 0;
+    return ok ? 0 : -ENOTCONN;
 }
 
 static void
@@ -529,18 +565,15 @@ rd_build_sentinel(rd_conn_t *c, rd_topo_t *t)
     for (k = 0; k < cfg->nseeds && !rd_conn_stopping(c); k++) {
         size_t i = (c->sentinel + k) % cfg->nseeds;
         rd_link_t *l = &t->links[0];
-        redisContext *x;
 
-        if (rd_sentinel_ask(c, i, l->ip, &l->port, &x) != 0)
+        if (rd_sentinel_ask(c, i, l->ip, &l->port) != 0)
             continue;
         c->sentinel = i;
-        if (rd_link_open(cfg, l, 1) != 0) {
+        if (rd_link_open(c, l, 1) != 0) {
             /* Named but not a primary (yet, or any more): another
              * sentinel may know better; the next request tries again. */
-            redisFree(x);
             continue;
         }
-        redisFree(x);
         snprintf(c->cur_ip, sizeof(c->cur_ip), "%s", l->ip);
         c->cur_port = l->port;
         return 0;
@@ -593,9 +626,16 @@ rd_watch_event(rd_conn_t *c, size_t i, const char *chan, const char *data)
         /* "<name> <old ip> <old port> <new ip> <new port>" */
         if (sscanf(data, "%255s %63s %d %63s %d", name, oip, &oport, nip, &nport) == 5 &&
             strcmp(name, c->cfg->master) == 0) {
+            rd_addrs_t res;
+
             for (k = 0; k < c->cfg->nseeds; k++)
                 c->trying[k] = 0;
-            rd_fence_update(c, nip, nport);
+            /* A name (announce-hostnames) becomes an address, as the
+             * worker's links are named by address. */
+            if (rd_resolve(nip, &res, c->cfg->connect_ms) == 0)
+                rd_fence_update(c, res.ip[0], nport);
+            else
+                rd_fence_update(c, "", 0);
         }
         return;
     }
@@ -613,25 +653,34 @@ rd_watch_close(rd_conn_t *c, size_t i)
     if (c->watch[i] != NULL)
         redisFree(c->watch[i]);
     c->watch[i] = NULL;
-    c->trying[i] = 0;   /* what it was doing is unknown now */
+    /* trying[i] stays: a sentinel lost mid-failover may be the leader,
+     * and lifting the fence now could send us back to the old master.
+     * It ends with +switch-master from any sentinel, or the cap. */
 }
+
+static void rd_watch_pending(rd_conn_t *c, size_t i);
 
 /* Read what watch i has. */
 static void
 rd_watch_read(rd_conn_t *c, size_t i)
 {
-    redisReply *rep;
-
     if (redisBufferRead(c->watch[i]) != REDIS_OK) {
         rd_watch_close(c, i);
-        rd_fence_update(c, "", 0);
         return;
     }
+    rd_watch_pending(c, i);
+}
+
+/* Handle the events already read into watch i's buffer. */
+static void
+rd_watch_pending(rd_conn_t *c, size_t i)
+{
+    redisReply *rep;
+
     for (;;) {
         rep = NULL;
         if (redisGetReplyFromReader(c->watch[i], (void **)&rep) != REDIS_OK) {
             rd_watch_close(c, i);
-            rd_fence_update(c, "", 0);
             return;
         }
         if (rep == NULL)
@@ -642,6 +691,25 @@ rd_watch_read(rd_conn_t *c, size_t i)
             rep->element[3]->type == REDIS_REPLY_STRING && rep->element[3]->len < 1024)
             rd_watch_event(c, i, rep->element[2]->str, rep->element[3]->str);
         freeReplyObject(rep);
+    }
+}
+
+/* Handle whatever the open watches have now, without waiting. */
+static void
+rd_watch_poll0(rd_conn_t *c)
+{
+    size_t i;
+
+    for (i = 0; i < c->cfg->nseeds; i++) {
+        struct pollfd p;
+
+        if (c->watch[i] == NULL)
+            continue;
+        p.fd = c->watch[i]->fd;
+        p.events = POLLIN;
+        p.revents = 0;
+        if (poll(&p, 1, 0) == 1)
+            rd_watch_read(c, i);
     }
 }
 
@@ -660,15 +728,19 @@ rd_watch_fill(rd_conn_t *c)
         const char *argv[5] = { "PSUBSCRIBE", pats[0], pats[1], pats[2], pats[3] };
         size_t lens[5] = { 10, strlen(pats[0]), strlen(pats[1]), strlen(pats[2]),
                            strlen(pats[3]) };
-        char sip[RD_IP_MAX], ip[RD_IP_MAX];
-        redisContext *x, *q;
+        char ip[RD_IP_MAX];
+        redisContext *x;
         redisReply *rep;
         int k, ok = 1, port;
 
         if (c->watch[i] != NULL)
             continue;
-        if (rd_resolve(cfg->seeds[i].host, sip, sizeof(sip), cfg->connect_ms) != 0 ||
-            (x = rd_dial(cfg, sip, cfg->seeds[i].port, NULL, cfg->sentinel_pass)) == NULL)
+        /* Events of the watches we have first: a dial below may take
+         * connect_timeout_ms (a sentinel down with its host). */
+        rd_watch_poll0(c);
+        x = rd_dial_name(c, cfg->seeds[i].host, cfg->seeds[i].port, NULL, cfg->sentinel_pass,
+                         NULL);
+        if (x == NULL)
             continue;
         if (redisAppendCommandArgv(x, 5, argv, lens) != REDIS_OK)
             ok = 0;
@@ -684,8 +756,9 @@ rd_watch_fill(rd_conn_t *c)
             continue;
         }
         c->watch[i] = x;
-        if (c->watched && c->cur_port != 0 && rd_sentinel_ask(c, i, ip, &port, &q) == 0) {
-            redisFree(q);
+        rd_watch_pending(c, i);   /* events read with the confirmations */
+        if (c->watch[i] != NULL && c->watched && c->cur_port != 0 &&
+            rd_sentinel_ask(c, i, ip, &port) == 0) {
             if (!c->fenced && (strcmp(ip, c->cur_ip) != 0 || port != c->cur_port))
                 rd_send_switch(c, ip, port);
         }
@@ -728,11 +801,15 @@ rd_slots_parse(rd_topo_t *t, const redisReply *rep, const char *asked_ip)
             e->element[2]->type != REDIS_REPLY_ARRAY || e->element[2]->elements < 2)
             return -EIO;
         p = e->element[2];
-        if (p->element[0]->type != REDIS_REPLY_STRING ||
-            p->element[1]->type != REDIS_REPLY_INTEGER || p->element[0]->len >= RD_IP_MAX)
+        if ((p->element[0]->type != REDIS_REPLY_STRING &&
+             p->element[0]->type != REDIS_REPLY_NIL) ||
+            p->element[1]->type != REDIS_REPLY_INTEGER ||
+            (p->element[0]->type == REDIS_REPLY_STRING && p->element[0]->len >= RD_IP_MAX))
             return -EIO;
-        /* An empty address: the node we asked (Redis's own convention). */
-        if (p->element[0]->len == 0 || strcmp(p->element[0]->str, "?") == 0)
+        /* No address (NULL, "" or "?"): the node we asked, on this port
+         * (Redis's convention for an unknown endpoint). */
+        if (p->element[0]->type == REDIS_REPLY_NIL || p->element[0]->len == 0 ||
+            strcmp(p->element[0]->str, "?") == 0)
             snprintf(ip, sizeof(ip), "%s", asked_ip);
         else
             snprintf(ip, sizeof(ip), "%s", p->element[0]->str);
@@ -788,15 +865,18 @@ rd_build_cluster(rd_conn_t *c, rd_topo_t *t)
     for (i = 0; i < c->nknown && rc != 0 && !rd_conn_stopping(c); i++)
         rc = rd_cluster_ask(c, c->known[i].ip, c->known[i].port, t);
     for (i = 0; i < cfg->nseeds && rc != 0 && !rd_conn_stopping(c); i++) {
-        char ip[RD_IP_MAX];
+        rd_addrs_t a;
+        int k;
 
-        if (rd_resolve(cfg->seeds[i].host, ip, sizeof(ip), cfg->connect_ms) == 0)
-            rc = rd_cluster_ask(c, ip, cfg->seeds[i].port, t);
+        if (rd_resolve(cfg->seeds[i].host, &a, cfg->connect_ms) != 0)
+            continue;
+        for (k = 0; k < a.n && rc != 0 && !rd_conn_stopping(c); k++)
+            rc = rd_cluster_ask(c, a.ip[k], cfg->seeds[i].port, t);
     }
     if (rc != 0)
         return rc;
     for (i = 0; i < t->n && !rd_conn_stopping(c); i++)
-        if (rd_link_open(cfg, &t->links[i], 0) == 0)
+        if (rd_link_open(c, &t->links[i], 0) == 0)
             up++;
     c->nknown = t->n;
     for (i = 0; i < t->n; i++) {
@@ -824,12 +904,19 @@ rd_build(rd_conn_t *c)
         t->err = rd_build_cluster(c, t);
     } else {
         rd_link_t *l = &t->links[0];
+        rd_addrs_t a;
+        int k;
 
         t->n = 1;
         l->port = cfg->seeds[0].port;
-        t->err = rd_resolve(cfg->seeds[0].host, l->ip, sizeof(l->ip), cfg->connect_ms);
-        if (t->err == 0)
-            t->err = rd_link_open(cfg, l, 0);
+        t->err = rd_resolve(cfg->seeds[0].host, &a, cfg->connect_ms);
+        for (k = 0; t->err == 0 && k < a.n; k++) {
+            memcpy(l->ip, a.ip[k], sizeof(l->ip));
+            if (rd_link_open(c, l, 0) == 0)
+                break;
+            if (k + 1 == a.n || rd_conn_stopping(c))
+                t->err = -ENOTCONN;
+        }
     }
     return t;
 }
