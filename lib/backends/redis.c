@@ -1022,7 +1022,7 @@ static int rd_drain_all(gc_redis_t *r);
 
 /* Start a node's listener (with its DOWN message ready). */
 static int
-rd_node_listen(gc_redis_t *r, rd_node_t *nd)
+rd_node_listen(rd_node_t *nd)
 {
     if ((nd->down_msg = gc_host_msg_buf(sizeof(*nd->down_msg))) == NULL)
         return -ENOMEM;
@@ -1030,8 +1030,9 @@ rd_node_listen(gc_redis_t *r, rd_node_t *nd)
     nd->down_msg->gen = nd->gen;
     nd->down_msg->kind = RD_INV_DOWN;
     nd->down_used = 0;
-    gc_store_32(&nd->stopping, 0);  /* read by the listener after create */
-    (void)r;
+    /* Pairs with the gc_load_32 in rd_listener_main (pthread_create
+     * orders this store before anything the new thread does). */
+    gc_store_32(&nd->stopping, 0);
     if (pthread_create(&nd->listener, NULL, rd_listener_main, nd) != 0) {
         gc_host_msg_free(nd->down_msg);
         nd->down_msg = NULL;
@@ -1137,7 +1138,7 @@ rd_install(gc_redis_t *r, rd_topo_t *t)
         nd->sub = l->sub;
         l->cmd = l->sub = NULL;
         nd->gen = ++r->gen;
-        if (nd->cmd != NULL && (nd->sub == NULL || rd_node_listen(r, nd) == 0)) {
+        if (nd->cmd != NULL && (nd->sub == NULL || rd_node_listen(nd) == 0)) {
             nd->up = 1;
             r->nup++;
         } else {
@@ -1262,7 +1263,7 @@ rd_is_error(gc_redis_t *r, const redisReply *rep)
     return 1;
 }
 
-static int rd_pend_push(gc_redis_t *r, rd_node_t *nd, const rd_pend_t *p);
+static int rd_pend_push(rd_node_t *nd, const rd_pend_t *p);
 static int rd_not_connected(gc_redis_t *r);
 
 /* A redirect named a primary we have no link to: every link may be up
@@ -1313,14 +1314,14 @@ rd_cast_redirect(gc_redis_t *r, const rd_node_t *from, rd_pend_t p, const redisR
 
         if (redisAppendFormattedCommand(to->cmd, asking, sizeof(asking) - 1) != REDIS_OK)
             return -1;
-        if (rd_pend_push(r, to, &a) != 0) {
+        if (rd_pend_push(to, &a) != 0) {
             rd_node_down(r, to);   /* ASKING's reply owed, unaccounted for */
             return -1;
         }
     }
     if (redisAppendFormattedCommand(to->cmd, p.cmd, p.cmdlen) != REDIS_OK)
         return -1;
-    if (rd_pend_push(r, to, &p) != 0) {
+    if (rd_pend_push(to, &p) != 0) {
         rd_node_down(r, to);   /* appended, but its reply unaccounted for */
         return -1;
     }
@@ -1450,9 +1451,8 @@ rd_after_append(gc_redis_t *r, rd_node_t *nd)
 }
 
 static int
-rd_pend_push(gc_redis_t *r, rd_node_t *nd, const rd_pend_t *p)
+rd_pend_push(rd_node_t *nd, const rd_pend_t *p)
 {
-    (void)r;
     if (nd->npend == nd->pcap) {
         size_t n = nd->pcap ? nd->pcap * 2 : 64;
         rd_pend_t *np = gc_malloc(n * sizeof(*np));
@@ -1919,7 +1919,7 @@ rd_cast_put(gc_redis_t *r, const gc_view_t *v)
      * for every pipelined write would cost more than the write itself
      * (docs/benchmarks.md, Redis backend). */
     rd_near_forget(r, v->ns, v->r.ns_len, v->key, v->r.key_len);
-    if (rd_pend_push(r, nd, &p) != 0) {
+    if (rd_pend_push(nd, &p) != 0) {
         /* The command is appended but its reply could not be accounted
          * for: the connection is out of step, start it over. */
         gc_free(p.cmd);
@@ -2111,7 +2111,7 @@ rd_cast_delete(gc_redis_t *r, const gc_view_t *v)
         memcpy(p.cmd, r->tx, r->txlen);   /* cluster: for a redirect */
         p.cmdlen = r->txlen;
     }
-    if (rd_pend_push(r, nd, &p) != 0) {
+    if (rd_pend_push(nd, &p) != 0) {
         gc_free(p.key);
         gc_free(p.cmd);
         gc_stat_inc(&r->remote_errors, 1);

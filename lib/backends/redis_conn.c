@@ -295,7 +295,10 @@ rd_tv(int ms)
     return tv;
 }
 
-redisReply *
+/* Send one command and wait for its reply (connection set-up, the
+ * connector's own queries).  NULL on a transport failure or an error
+ * reply. */
+static redisReply *
 rd_command(redisContext *x, int argc, const char **argv, const size_t *lens)
 {
     redisReply *rep = redisCommandArgv(x, argc, argv, lens);

@@ -80,11 +80,6 @@ uint16_t rd_key_slot(const void *key, size_t len);
  * bytes) and *port.  0 or -EINVAL. */
 int rd_parse_hostport(const char *s, size_t len, char *ip, size_t cap, int *port);
 
-/* Send one command and wait for its reply (connection set-up, the
- * connector's own queries).  NULL on a transport failure or an error
- * reply. */
-redisReply *rd_command(redisContext *x, int argc, const char **argv, const size_t *lens);
-
 /*
  * The connector (redis_conn.c).  One thread per running incarnation of a
  * Redis cache, started by the worker (rd_conn_start) and joined by it
