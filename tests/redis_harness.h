@@ -37,6 +37,8 @@
 #ifndef GC_REDIS_HARNESS_H
 #define GC_REDIS_HARNESS_H
 
+#include <gencache/gencache.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -828,6 +830,32 @@ rh_server_cmdb(const rh_server_t *s, int db, int argc, const char *const *argv,
                const size_t *argl)
 {
     return rh_cmd(s->port, s->password[0] ? s->password : NULL, db, argc, argv, argl);
+}
+
+/* Is the Redis backend built in (1), or was gencache built without
+ * hiredis (0)?  Asked in a child process (cache_new, which starts no
+ * worker), so that a suite's runner forks its test processes from a
+ * library it has never used. */
+RH_FN int
+rh_backend_built(void)
+{
+    pid_t pid = fork();
+    int status;
+
+    if (pid == 0) {
+        cache_redis_opts_t r = { .host = "127.0.0.1", .port = 1 };
+        cache_t *c = NULL;
+        int rc = cache_new(&(cache_opts_t){ .redis = &r }, &c);
+
+        if (rc == 0) {
+            cache_stop(c, 5000);
+            cache_release(c);
+        }
+        _exit(rc == -ENOTSUP ? 3 : 0);
+    }
+    if (pid < 0 || waitpid(pid, &status, 0) != pid)
+        return 1;
+    return !(WIFEXITED(status) && WEXITSTATUS(status) == 3);
 }
 
 #endif /* GC_REDIS_HARNESS_H */

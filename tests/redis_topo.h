@@ -42,6 +42,8 @@
 
 #include "redis_harness.h"
 
+#include <check.h>
+
 #include <dirent.h>
 #include <poll.h>
 #include <sys/stat.h>
@@ -1062,6 +1064,42 @@ rh_topo_teardown(void)
     rh_server_stop_all();
     rh_hole_close_all();
     rh_tmpdir_remove();
+}
+
+/*
+ * The main of a topology suite (test_sentinel, test_cluster): exit 77 with
+ * one line when the backend or a binary is missing, else run the suite in
+ * Check's fork mode (CK_FORK=no to debug in-process) inside a base
+ * directory removed at the end, with what failed tests left in it.
+ */
+RH_FN int
+rh_topo_main(const char *name, Suite *(*make)(void))
+{
+    const char *missing;
+    SRunner *sr;
+    int nf;
+
+    if (!rh_backend_built()) {
+        printf("%s: gencache built without hiredis: SKIPPED\n", name);
+        return 77;
+    }
+    missing = rh_topo_missing();
+    if (missing != NULL) {
+        printf("%s: %s not found: SKIPPED (install redis-server, redis-sentinel "
+               "and redis-tools: tests/install-deps.sh)\n", name, missing);
+        return 77;
+    }
+    if (rh_topo_base_new() != 0) {
+        printf("%s: mkdtemp: %s\n", name, strerror(errno));
+        return EXIT_FAILURE;
+    }
+    sr = srunner_create(make());
+    srunner_run_all(sr, CK_NORMAL);
+    nf = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    rh_topo_teardown();
+    rh_topo_base_remove();
+    return nf == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
 #endif /* GC_REDIS_TOPO_H */

@@ -1013,6 +1013,25 @@ on_victim(void *ctx, const char *key, size_t key_len)
     return v->owner[rh_key_slot(rk, (size_t)n)] == v->port;
 }
 
+/* Some put to the victim's slots succeeds within SETTLE_WAIT_MS after
+ * t_settled, or the test fails saying what the puts got and the stats. */
+static void
+expect_victim_ok(cache_t *a, wl_t *w, int64_t t_settled, victim_t *v, const char *what)
+{
+    cache_stats_t st;
+    char why[256];
+
+    if (wl_wait_ok_after(w, t_settled, on_victim, v, SETTLE_WAIT_MS) >= 0)
+        return;
+    st = stats_of(a);
+    ck_abort_msg("no put to %s succeeded within %d ms (%s; stats: connected %llu, primaries "
+                 "%llu, failovers %llu, redirects %llu, reconnects %llu)", what,
+                 SETTLE_WAIT_MS, wl_describe_after(w, t_settled, on_victim, v, why, sizeof(why)),
+                 (unsigned long long)st.connected, (unsigned long long)st.primaries,
+                 (unsigned long long)st.failovers, (unsigned long long)st.redirects,
+                 (unsigned long long)st.reconnects);
+}
+
 /*
  * CLUSTER FAILOVER on a replica under load: a coordinated switch (the
  * primary stops writes until the replica has caught up), so nothing
@@ -1031,7 +1050,6 @@ START_TEST(test_failover_coordinated_under_load)
     wl_result_t res;
     cache_stats_t st;
     int64_t t_fo, t_settled;
-    char why[256];
 
     ctopo_start(&t);
     r = copts(&t, 0, NODES);
@@ -1048,16 +1066,7 @@ START_TEST(test_failover_coordinated_under_load)
                   SETTLE_WAIT_MS);
     ctopo_refresh(&t);
     t_settled = now_ms();
-    if (wl_wait_ok_after(&w, t_settled, on_victim, &v, SETTLE_WAIT_MS) < 0) {
-        st = stats_of(a);
-        ck_abort_msg("no put to the old primary's slots succeeded within %d ms after the "
-                     "failover (%s; stats: connected %llu, primaries %llu, failovers %llu, "
-                     "redirects %llu, reconnects %llu)", SETTLE_WAIT_MS,
-                     wl_describe_after(&w, t_settled, on_victim, &v, why, sizeof(why)),
-                     (unsigned long long)st.connected, (unsigned long long)st.primaries,
-                     (unsigned long long)st.failovers, (unsigned long long)st.redirects,
-                     (unsigned long long)st.reconnects);
-    }
+    expect_victim_ok(a, &w, t_settled, &v, "the old primary's slots, after the failover");
     sleep_ms(300);
     wl_check(&w, a, INT64_MAX, INT64_MIN, on_victim, &v, CALL_MS, &res);
     st = stats_of(a);
@@ -1107,7 +1116,6 @@ START_TEST(test_failover_primary_killed)
     wl_result_t res;
     cache_stats_t st;
     int64_t t_before, t_kill, t_settled;
-    char why[256];
 
     ctopo_start(&t);
     r = copts(&t, 0, NODES);
@@ -1126,16 +1134,7 @@ START_TEST(test_failover_primary_killed)
     ctopo_refresh(&t);
     ck_assert_int_eq(rh_is_primary(rep), 1);
     t_settled = now_ms();
-    if (wl_wait_ok_after(&w, t_settled, on_victim, &v, SETTLE_WAIT_MS) < 0) {
-        st = stats_of(a);
-        ck_abort_msg("no put to the killed primary's slots succeeded %d ms after its replica "
-                     "took over (%s; stats: connected %llu, primaries %llu, failovers %llu, "
-                     "redirects %llu, reconnects %llu)", SETTLE_WAIT_MS,
-                     wl_describe_after(&w, t_settled, on_victim, &v, why, sizeof(why)),
-                     (unsigned long long)st.connected, (unsigned long long)st.primaries,
-                     (unsigned long long)st.failovers, (unsigned long long)st.redirects,
-                     (unsigned long long)st.reconnects);
-    }
+    expect_victim_ok(a, &w, t_settled, &v, "the killed primary's slots, after its replica took over");
     sleep_ms(300);
     wl_check(&w, a, t_before, t_kill, on_victim, &v, CALL_MS, &res);
     st = stats_of(a);
@@ -1323,57 +1322,8 @@ cluster_suite(void)
     return s;
 }
 
-/* Is the Redis backend built in?  Asked in a child process (cache_new,
- * which starts no worker), as test_redis.c does. */
-static int
-backend_built(void)
-{
-    pid_t pid = fork();
-    int status;
-
-    if (pid == 0) {
-        cache_redis_opts_t r = { .host = "127.0.0.1", .port = 1 };
-        cache_t *c = NULL;
-        int rc = cache_new(&(cache_opts_t){ .redis = &r }, &c);
-
-        if (rc == 0) {
-            cache_stop(c, CALL_MS);
-            cache_release(c);
-        }
-        _exit(rc == -ENOTSUP ? 3 : 0);
-    }
-    if (pid < 0 || waitpid(pid, &status, 0) != pid)
-        return 1;
-    return !(WIFEXITED(status) && WEXITSTATUS(status) == 3);
-}
-
 int
 main(void)
 {
-    const char *missing;
-    SRunner *sr;
-    int nf;
-
-    if (!backend_built()) {
-        printf("test_cluster: gencache built without hiredis: SKIPPED\n");
-        return 77;
-    }
-    missing = rh_topo_missing();
-    if (missing != NULL) {
-        printf("test_cluster: %s not found: SKIPPED (install redis-server, redis-sentinel "
-               "and redis-tools: tests/install-deps.sh)\n", missing);
-        return 77;
-    }
-    if (rh_topo_base_new() != 0) {
-        printf("test_cluster: mkdtemp: %s\n", strerror(errno));
-        return EXIT_FAILURE;
-    }
-    sr = srunner_create(cluster_suite());
-    /* Fork mode stays on (the default; CK_FORK=no to debug in-process). */
-    srunner_run_all(sr, CK_NORMAL);
-    nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    rh_topo_teardown();
-    rh_topo_base_remove();    /* with what failed tests left */
-    return nf == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return rh_topo_main("test_cluster", cluster_suite);
 }

@@ -2961,31 +2961,6 @@ conformance_suite(void)
     return s;
 }
 
-/* Is the Redis backend built in?  Asked in a child process (cache_new,
- * which starts no worker), so that the runner forks its test processes
- * from a library it has never used. */
-static int
-redis_built(void)
-{
-    pid_t pid = fork();
-    int status;
-
-    if (pid == 0) {
-        cache_redis_opts_t r = { .host = "127.0.0.1", .port = 1 };
-        cache_t *c = NULL;
-        int rc = cache_new(&(cache_opts_t){ .redis = &r }, &c);
-
-        if (rc == 0) {
-            cache_stop(c, CALL_MS);
-            cache_release(c);
-        }
-        _exit(rc == -ENOTSUP ? 3 : 0);
-    }
-    if (pid < 0 || waitpid(pid, &status, 0) != pid)
-        return 1;
-    return !(WIFEXITED(status) && WEXITSTATUS(status) == 3);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -2997,7 +2972,7 @@ main(int argc, char **argv)
         return 2;
     }
     redis_backend = strcmp(argv[1], "redis") == 0;
-    if (redis_backend && !redis_built()) {
+    if (redis_backend && !rh_backend_built()) {
         printf("test_conformance redis: gencache built without hiredis: SKIPPED\n");
         return 77;
     }

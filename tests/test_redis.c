@@ -2696,38 +2696,13 @@ notsup_suite(void)
     return s;
 }
 
-/* Is the Redis backend built in?  Asked in a child process (cache_new,
- * which starts no worker), so that the runner process forks its test
- * processes from a library it has never used. */
-static int
-backend_built(void)
-{
-    pid_t pid = fork();
-    int status;
-
-    if (pid == 0) {
-        cache_redis_opts_t r = { .host = "127.0.0.1", .port = 1 };
-        cache_t *c = NULL;
-        int rc = cache_new(&(cache_opts_t){ .redis = &r }, &c);
-
-        if (rc == 0) {
-            cache_stop(c, CALL_MS);
-            cache_release(c);
-        }
-        _exit(rc == -ENOTSUP ? 3 : 0);
-    }
-    if (pid < 0 || waitpid(pid, &status, 0) != pid)
-        return 1;
-    return !(WIFEXITED(status) && WEXITSTATUS(status) == 3);
-}
-
 int
 main(void)
 {
     SRunner *sr;
     int nf;
 
-    if (!backend_built()) {
+    if (!rh_backend_built()) {
         printf("test_redis: gencache built without hiredis: checking -ENOTSUP only\n");
         sr = srunner_create(notsup_suite());
     } else if (!rh_find_server()) {

@@ -982,57 +982,8 @@ sentinel_suite(void)
     return s;
 }
 
-/* Is the Redis backend built in?  Asked in a child process (cache_new,
- * which starts no worker), as test_redis.c does. */
-static int
-backend_built(void)
-{
-    pid_t pid = fork();
-    int status;
-
-    if (pid == 0) {
-        cache_redis_opts_t r = { .host = "127.0.0.1", .port = 1 };
-        cache_t *c = NULL;
-        int rc = cache_new(&(cache_opts_t){ .redis = &r }, &c);
-
-        if (rc == 0) {
-            cache_stop(c, CALL_MS);
-            cache_release(c);
-        }
-        _exit(rc == -ENOTSUP ? 3 : 0);
-    }
-    if (pid < 0 || waitpid(pid, &status, 0) != pid)
-        return 1;
-    return !(WIFEXITED(status) && WEXITSTATUS(status) == 3);
-}
-
 int
 main(void)
 {
-    const char *missing;
-    SRunner *sr;
-    int nf;
-
-    if (!backend_built()) {
-        printf("test_sentinel: gencache built without hiredis: SKIPPED\n");
-        return 77;
-    }
-    missing = rh_topo_missing();
-    if (missing != NULL) {
-        printf("test_sentinel: %s not found: SKIPPED (install redis-server, redis-sentinel "
-               "and redis-tools: tests/install-deps.sh)\n", missing);
-        return 77;
-    }
-    if (rh_topo_base_new() != 0) {
-        printf("test_sentinel: mkdtemp: %s\n", strerror(errno));
-        return EXIT_FAILURE;
-    }
-    sr = srunner_create(sentinel_suite());
-    /* Fork mode stays on (the default; CK_FORK=no to debug in-process). */
-    srunner_run_all(sr, CK_NORMAL);
-    nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    rh_topo_teardown();
-    rh_topo_base_remove();    /* with what failed tests left */
-    return nf == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return rh_topo_main("test_sentinel", sentinel_suite);
 }
