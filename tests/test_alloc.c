@@ -18,6 +18,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "redis_harness.h"
+
 static atomic_long alloc_count;   /* allocations made since the run began */
 static atomic_long alloc_live;    /* outstanding allocations */
 static atomic_long fail_at;       /* fail the allocation with this number */
@@ -575,6 +577,119 @@ START_TEST(test_replace_allocator_bad_input)
 }
 END_TEST
 
+/*
+ * The Redis backend's error paths: fail each allocation, in turn, of a
+ * batch put, a put and a cast (then cache_sync) on a Redis cache with its
+ * near-cache.  Each answers 0 or -ENOMEM; a batch that failed left none of
+ * its keys in Redis (one MULTI/EXEC: all or nothing), a put that failed
+ * left its key's old value; and once the cache is stopped, every
+ * allocation made through the hook is freed.  Skipped without hiredis or
+ * redis-server.
+ */
+START_TEST(test_redis_error_changes_nothing)
+{
+    static const char *const keys[4] = { "b0", "b1", "b2", "b3" };
+    rh_server_t *srv;
+    long n, injected = 0;
+
+    if (!rh_backend_built() || !rh_find_server())
+        return;
+    srv = rh_server_new(NULL);
+    ck_assert_ptr_nonnull(srv);
+    ck_assert_int_eq(rh_server_start(srv), 0);
+    /* n = 0: a warm-up run without a failure, which also makes what this
+     * thread keeps for good (its call buffer) before live0 is read. */
+    for (n = 0; n < 300; n++) {
+        cache_redis_opts_t ro = { .host = "127.0.0.1", .port = srv->port };
+        cache_op_t ops[4], batch = { .kind = CACHE_OP_PUT_BATCH, .batch = ops, .batch_len = 4 };
+        cache_op_t cast = { .kind = CACHE_OP_PUT, .key = "c", .key_len = 1, .value = "cv",
+                            .value_len = 2, .ttl_ms = CACHE_TTL_NONE };
+        long live0 = atomic_load(&alloc_live);
+        rh_reply_t *rep;
+        char buf[8];
+        size_t len;
+        cache_t *c;
+        int i, rc_b, rc_p, rc_c, rc_s;
+
+        rep = rh_server_cmd(srv, 0, "FLUSHALL", NULL);
+        rh_reply_free(rep);
+        ck_assert_int_eq(cache_start(&(cache_opts_t){ .redis = &ro }, &c), 0);
+        ck_assert_int_eq(cache_put(c, NULL, "p", 1, "old", 3, CACHE_TTL_NONE), 0);
+        for (i = 0; i < 4; i++)
+            ops[i] = (cache_op_t){ .kind = CACHE_OP_PUT, .key = keys[i], .key_len = 2,
+                                   .value = "bv", .value_len = 2, .ttl_ms = CACHE_TTL_NONE };
+        atomic_store(&failed, 0);
+        atomic_store(&alloc_count, 0);
+        atomic_store(&fail_at, n);
+        rc_b = cache_call(c, &batch, 5000);
+        rc_p = cache_put(c, NULL, "p", 1, "new", 3, CACHE_TTL_NONE);
+        rc_c = cache_cast(c, &cast);
+        rc_s = cache_sync(c, 5000);
+        atomic_store(&fail_at, 0);
+        /* An allocation failure the worker cannot account for (a command
+         * appended, its reply's record not kept) drops the link: what
+         * follows may be refused (-ENOTCONN) until it is back, and a cast
+         * lost with it is reported by the sync (-ECONNRESET; -EIO for one
+         * that failed). */
+        ck_assert_msg(rc_b == 0 || rc_b == -ENOMEM || rc_b == -ENOTCONN, "batch -> %d at %ld",
+                      rc_b, n);
+        ck_assert_msg(rc_p == 0 || rc_p == -ENOMEM || rc_p == -ENOTCONN, "put -> %d at %ld",
+                      rc_p, n);
+        ck_assert_msg(rc_c == 0 || rc_c == -ENOMEM || rc_c == -ENOTCONN, "cast -> %d at %ld",
+                      rc_c, n);
+        ck_assert_msg(rc_s == 0 || rc_s == -ENOMEM || rc_s == -EIO || rc_s == -ECONNRESET ||
+                      rc_s == -ENOTCONN, "sync -> %d at %ld", rc_s, n);
+        if (rc_b != 0) {
+            for (i = 0; i < 4; i++) {
+                char rk[32];
+                int kl = snprintf(rk, sizeof(rk), "gencache:cache%c%s", '\0', keys[i]);
+                const char *argv[2] = { "EXISTS", rk };
+                size_t lens[2] = { 6, (size_t)kl };
+
+                rep = rh_server_cmdb(srv, 0, 2, argv, lens);
+                ck_assert_ptr_nonnull(rep);
+                ck_assert_msg(rep->integer == 0, "a failed batch (allocation %ld) left %s "
+                              "in Redis", n, keys[i]);
+                rh_reply_free(rep);
+            }
+        }
+        {
+            cache_op_t get = { .kind = CACHE_OP_GET, .key = "p", .key_len = 1, .buf = buf,
+                               .cap = sizeof(buf), .out_len = &len };
+            int64_t t0 = (int64_t)time(NULL);
+            int rc;
+
+            /* Asked of Redis itself, once the link is back. */
+            while ((rc = cache_call(c, &get, 5000)) == -ENOTCONN && time(NULL) - t0 < 10)
+                nanosleep(&(struct timespec){ 0, 5000000 }, NULL);
+            ck_assert_int_eq(rc, 0);
+            ck_assert_msg(rc_p == -ECONNRESET ||
+                          (len == 3 && memcmp(buf, rc_p == 0 ? "new" : "old", 3) == 0),
+                          "put -> %d at %ld, but p holds %.*s", rc_p, n, (int)len, buf);
+        }
+        ck_assert_int_eq(cache_stop(c, 5000), 0);
+        cache_release(c);
+        /* The worker thread frees the last of its process once it has
+         * returned, after cache_stop: wait for that (bounded).  At most
+         * as many as before: a failed call may also have freed this
+         * thread's kept call buffer.  LeakSanitizer (ASan build) checks
+         * the same exactly. */
+        for (i = 0; i < 1000 && atomic_load(&alloc_live) > live0; i++)
+            nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+        ck_assert_msg(n == 0 || atomic_load(&alloc_live) <= live0, "allocation %ld failed: "
+                      "%ld allocations left after the cache stopped", n,
+                      atomic_load(&alloc_live) - live0);
+        if (n > 0 && !atomic_load(&failed))
+            break;   /* a run that reached no allocation n: all were tried */
+        injected += rc_b != 0 || rc_p != 0 || rc_c != 0 || rc_s != 0;
+    }
+    fprintf(stderr, "alloc redis: %ld runs, %ld with a failure that reached a caller, no "
+            "leak\n", n, injected);
+    ck_assert_msg(injected > 0, "no allocation failure reached a caller");
+    rh_server_stop_all();
+}
+END_TEST
+
 static Suite *
 alloc_suite(void)
 {
@@ -586,6 +701,7 @@ alloc_suite(void)
     tcase_add_test(tc, test_fail_each_allocation);
     tcase_add_test(tc, test_error_changes_nothing);
     tcase_add_test(tc, test_retry_frees_reply);
+    tcase_add_test(tc, test_redis_error_changes_nothing);
     suite_add_tcase(s, tc);
     return s;
 }
